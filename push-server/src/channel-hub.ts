@@ -1,0 +1,202 @@
+/**
+ * Local channel membership and in-order delivery on one push server.
+ *
+ * Every (connection, channel) pair is a `Subscription` that remembers the last seq it delivered.
+ * A message is sent to a member only if its seq is exactly the next one: older ones are dropped
+ * (history already had them, or a duplicate), and a jump forward (a pub/sub message was missed,
+ * e.g. across a Redis reconnect) is filled from the channel's stored messages first. While a
+ * member's history or gap fill is being read, live messages are held back and replayed after.
+ * This is what makes `history` followed by the live stream gap-free and duplicate-free.
+ */
+import {
+  ChannelStore, frameHead, historyFrameJson, MAX_SINCE_MESSAGES, type HistoryRead, type Logger,
+} from '@chat/shared';
+
+/** What the hub needs of a connection. */
+export interface MemberSink {
+  readonly id: string;
+  /** Sends an already-serialised frame (text). */
+  sendFrame(frame: Buffer | string): void;
+  readonly isOpen: boolean;
+}
+
+export interface RouteControl {
+  add(channel: string): Promise<void>;
+  remove(channel: string): Promise<void>;
+  count(channel: string, members: number): Promise<void>;
+}
+
+export class Subscription {
+  /** Last seq delivered to this member in this channel. */
+  seq = 0;
+  /** True while history or a gap fill is being read; live messages wait in `held`. */
+  loading = true;
+  held: { seq: number; frame: Buffer }[] = [];
+  constructor(readonly member: MemberSink, readonly channel: string) {}
+}
+
+interface LocalChannel {
+  members: Map<string, Subscription>;
+  /** Resolves once this server is routed for the channel. */
+  routed: Promise<void>;
+}
+
+export interface DeliveryStats {
+  delivered: number;
+  gapFills: number;
+}
+
+export class ChannelHub {
+  private readonly channels = new Map<string, LocalChannel>();
+  readonly stats: DeliveryStats = { delivered: 0, gapFills: 0 };
+
+  constructor(
+    private readonly store: ChannelStore,
+    private readonly routes: RouteControl,
+    private readonly historyLimit: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Local member count per channel. */
+  counts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, ch] of this.channels) out.set(name, ch.members.size);
+    return out;
+  }
+
+  channelNames(): string[] {
+    return [...this.channels.keys()];
+  }
+
+  isMember(member: MemberSink, channel: string): boolean {
+    return this.channels.get(channel)?.members.has(member.id) ?? false;
+  }
+
+  /**
+   * Joins a member to a channel and sends its `history` (the last HISTORY_LIMIT messages, or all
+   * retained after `since`), then the live stream. A repeated join restarts the member's stream.
+   */
+  async join(member: MemberSink, channel: string, since?: number): Promise<void> {
+    const sub = new Subscription(member, channel);
+    let local = this.channels.get(channel);
+    if (!local) {
+      local = { members: new Map([[member.id, sub]]), routed: Promise.resolve() };
+      this.channels.set(channel, local);
+      local.routed = this.routes.add(channel);
+    } else {
+      const before = local.members.size;
+      local.members.set(member.id, sub);
+      if (local.members.size !== before) void this.routes.count(channel, local.members.size).catch(() => undefined);
+    }
+    try {
+      // The route must be visible to workers before history is read: then every message stored
+      // after the read is published to this server and nothing falls between the two.
+      await local.routed;
+      const read = await this.store.read(channel, since === undefined ? { last: this.historyLimit } : { since, cap: MAX_SINCE_MESSAGES });
+      if (this.channels.get(channel)?.members.get(member.id) !== sub) return; // left or re-joined meanwhile
+      if (member.isOpen) member.sendFrame(historyFrameJson(channel, read));
+      sub.seq = read.seq;
+      this.release(sub);
+    } catch (err) {
+      this.leave(member, channel);
+      throw err;
+    }
+  }
+
+  /** Removes a member from a channel; the last one out unroutes the channel. Returns false if not joined. */
+  leave(member: MemberSink, channel: string): boolean {
+    const local = this.channels.get(channel);
+    if (!local || !local.members.delete(member.id)) return false;
+    if (local.members.size === 0) {
+      this.channels.delete(channel);
+      this.routes.remove(channel).catch((err: Error) => this.logger.warn('unroute failed', { channel, error: err.message }));
+    } else {
+      void this.routes.count(channel, local.members.size).catch(() => undefined);
+    }
+    return true;
+  }
+
+  /** Delivers one frame from this server's inbox to the channel's local members, in seq order. */
+  dispatch(frame: string): void {
+    const head = frameHead(frame);
+    if (!head) {
+      this.logger.warn('dropped an inbox frame of unknown shape', { frame: frame.slice(0, 120) });
+      return;
+    }
+    const local = this.channels.get(head.channel);
+    if (!local) return;
+    const bytes = Buffer.from(frame); // serialised once, sent to every member as is
+    for (const sub of local.members.values()) this.offer(sub, head.seq, bytes);
+  }
+
+  /**
+   * Re-reads every local channel from the store after the inbox subscription was lost and
+   * restored: messages published meanwhile reach their members now, in order, once.
+   */
+  async resync(): Promise<void> {
+    await Promise.all([...this.channels].map(async ([channel, local]) => {
+      const subs = [...local.members.values()].filter((s) => !s.loading);
+      if (subs.length === 0) return;
+      const from = Math.min(...subs.map((s) => s.seq));
+      const read = await this.store.read(channel, { since: from, cap: MAX_SINCE_MESSAGES });
+      for (const frame of read.frames) {
+        const head = frameHead(frame);
+        if (head) for (const sub of subs) this.offer(sub, head.seq, Buffer.from(frame));
+      }
+    }));
+  }
+
+  private offer(sub: Subscription, seq: number, frame: Buffer): void {
+    if (sub.loading) { sub.held.push({ seq, frame }); return; }
+    if (seq <= sub.seq) return;
+    if (seq === sub.seq + 1) {
+      sub.seq = seq;
+      if (sub.member.isOpen) { sub.member.sendFrame(frame); this.stats.delivered++; }
+      return;
+    }
+    // A gap: read what is missing from the store, hold live messages until it is in.
+    sub.loading = true;
+    sub.held.push({ seq, frame });
+    this.stats.gapFills++;
+    void this.fill(sub);
+  }
+
+  private async fill(sub: Subscription): Promise<void> {
+    let read: HistoryRead | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        read = await this.store.read(sub.channel, { since: sub.seq, cap: MAX_SINCE_MESSAGES });
+        break;
+      } catch (err) {
+        if (!sub.member.isOpen || attempt >= 20) {
+          this.logger.warn('gap fill failed', { channel: sub.channel, error: (err as Error).message });
+          break;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+      }
+    }
+    const frames = read?.frames ?? [];
+    if (frames.length > 0) {
+      const first = frameHead(frames[0] as string);
+      // Messages already trimmed by retention cannot be delivered: continue from what exists.
+      if (first && first.seq > sub.seq + 1) sub.seq = first.seq - 1;
+    } else if (read && sub.held.length > 0) {
+      const firstHeld = Math.min(...sub.held.map((h) => h.seq));
+      if (firstHeld > sub.seq + 1) sub.seq = firstHeld - 1;
+    }
+    sub.loading = false;
+    for (const frame of frames) {
+      const head = frameHead(frame);
+      if (head) this.offer(sub, head.seq, Buffer.from(frame));
+    }
+    this.release(sub);
+  }
+
+  /** Ends loading: replays held live messages in seq order. */
+  private release(sub: Subscription): void {
+    sub.loading = false;
+    const held = sub.held.sort((a, b) => a.seq - b.seq);
+    sub.held = [];
+    for (const h of held) this.offer(sub, h.seq, h.frame);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * One client's WebSocket connection: validates every inbound frame, answers it, and hands chat
+ * messages to the queue. It never closes the socket because of a bad frame (SPEC §3).
+ */
+import type { WebSocket } from 'ws';
+import {
+  ErrorCode, errorFrame, parseClientFrame, type ClientFrame, type ErrorFrame, type InboundMessage, type Logger,
+  type SendFrame, type ServerFrame,
+} from '@chat/shared';
+import type { ChannelHub, MemberSink } from './channel-hub.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface ConnectionDeps {
+  hub: ChannelHub;
+  enqueue(message: InboundMessage): Promise<void>;
+  logger: Logger;
+  maxTextBytes: number;
+  rateLimit: number;
+  rateBurst: number;
+}
+
+export class ClientConnection implements MemberSink {
+  readonly channels = new Set<string>();
+  private readonly bucket: TokenBucket;
+  private sentIds = 0;
+  /** Missed WebSocket pongs since the last one (the server pings every 30 s). */
+  missedPongs = 0;
+
+  constructor(
+    readonly id: string,
+    readonly user: string,
+    private readonly socket: WebSocket,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.bucket = new TokenBucket(deps.rateLimit, deps.rateBurst);
+    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
+    socket.on('pong', () => { this.missedPongs = 0; });
+  }
+
+  get isOpen(): boolean {
+    return this.socket.readyState === 1;
+  }
+
+  sendFrame(frame: Buffer | string): void {
+    if (this.isOpen) this.socket.send(frame, { binary: false });
+  }
+
+  send(frame: ServerFrame): void {
+    this.sendFrame(JSON.stringify(frame));
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  ping(): void {
+    if (this.isOpen) this.socket.ping();
+  }
+
+  /** Drops a connection that stopped answering pings. */
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  /** Joins the channels given in the connection URL, as if `join` frames had been sent. */
+  joinAll(channels: string[]): void {
+    for (const channel of channels) void this.handle({ type: 'join', channel });
+  }
+
+  /** Leaves every channel (the socket closed). */
+  dispose(): void {
+    for (const channel of this.channels) this.deps.hub.leave(this, channel);
+    this.channels.clear();
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    const result = parseClientFrame(isBinary ? data : data.toString('utf8'), isBinary, { maxTextBytes: this.deps.maxTextBytes });
+    if (!result.ok) { this.send(result.error); return; }
+    void this.handle(result.frame);
+  }
+
+  private async handle(frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'ping':
+        this.sendFrame('{"type":"pong"}');
+        return;
+      case 'join':
+        this.channels.add(frame.channel);
+        try {
+          await this.deps.hub.join(this, frame.channel, frame.since);
+        } catch (err) {
+          this.channels.delete(frame.channel);
+          this.fail(err, frame.channel);
+        }
+        return;
+      case 'leave':
+        if (!this.deps.hub.leave(this, frame.channel)) { this.notJoined(frame.channel); return; }
+        this.channels.delete(frame.channel);
+        this.send({ type: 'left', channel: frame.channel });
+        return;
+      case 'presence':
+        if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel); return; }
+        this.send(errorFrame(ErrorCode.Internal, 'presence is not available on this server version', { channel: frame.channel }));
+        return;
+      case 'message':
+        await this.message(frame);
+        return;
+      default: {
+        const exhaustive: never = frame;
+        void exhaustive;
+      }
+    }
+  }
+
+  private async message(frame: SendFrame): Promise<void> {
+    const id = frame.id ?? `${this.id}.${++this.sentIds}`;
+    if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel, id); return; }
+    if (!this.bucket.take()) {
+      this.send(errorFrame(ErrorCode.RateLimited,
+        `more than ${this.deps.rateLimit} messages/s: slow down and resend with the same id`, { ref: id, channel: frame.channel }));
+      return;
+    }
+    try {
+      await this.deps.enqueue({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
+      this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${frame.channel}"}`);
+    } catch (err) {
+      this.fail(err, frame.channel, id);
+    }
+  }
+
+  private notJoined(channel: string, ref?: string): void {
+    this.send(errorFrame(ErrorCode.NotJoined, `join ${channel} first`, { channel, ref }));
+  }
+
+  private fail(err: unknown, channel: string, ref?: string): void {
+    this.deps.logger.warn('request failed', { connectionId: this.id, channel, error: (err as Error).message });
+    const frame: ErrorFrame = errorFrame(ErrorCode.Internal, 'the server could not complete this request: retry', { channel, ref });
+    this.send(frame);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The HTTP endpoints served on the push server's port (SPEC §4).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys,
+} from '@chat/shared';
+import { RoutingRegistry } from './routing.js';
+import { CHAT_PAGE } from './page.js';
+
+export interface HttpApiDeps {
+  serverId: string;
+  redis: RedisClient;
+  keys: RedisKeys;
+  store: ChannelStore;
+  historyLimit: number;
+  logger: Logger;
+  /** True while the server accepts traffic and Redis answers. */
+  isReady(): boolean;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function httpError(res: ServerResponse, status: number, code: string, message: string): void {
+  json(res, status, { error: { code, message } });
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined | Error {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    return new Error(`"${name}" must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(deps, req, res).catch((err: Error) => {
+      deps.logger.warn('http request failed', { url: req.url, error: err.message });
+      if (!res.headersSent) httpError(res, 503, 'unavailable', 'Redis did not answer: retry shortly');
+      else res.end();
+    });
+  };
+}
+
+async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    httpError(res, 405, 'method_not_allowed', 'only GET is supported');
+    return;
+  }
+  const path = url.pathname;
+  if (path === '/' || path === '/index.html') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(CHAT_PAGE);
+    return;
+  }
+  if (path === '/health') { json(res, 200, { status: 'ok', serverId: deps.serverId }); return; }
+  if (path === '/ready') {
+    const ready = deps.isReady();
+    json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', serverId: deps.serverId });
+    return;
+  }
+  if (path === '/channels') {
+    const members = await RoutingRegistry.channelMembers(deps.redis, deps.keys);
+    const channels = [...members].filter(([, n]) => n > 0).map(([name, n]) => ({ name, members: n }))
+      .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
+    json(res, 200, { channels });
+    return;
+  }
+  const match = /^\/channels\/([^/]+)\/messages$/.exec(path);
+  if (match) {
+    const name = decodeURIComponent(match[1] as string);
+    if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
+    const limit = intParam(url, 'limit', 1, MAX_SINCE_MESSAGES);
+    const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+    for (const p of [limit, since]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
+    const read = since === undefined
+      ? await deps.store.read(name, { last: (limit as number | undefined) ?? deps.historyLimit })
+      : await deps.store.read(name, { since: since as number, cap: (limit as number | undefined) ?? MAX_SINCE_MESSAGES });
+    const frame = historyFrame(name, read);
+    json(res, 200, { channel: name, messages: frame.messages, seq: frame.seq, complete: frame.complete });
+    return;
+  }
+  httpError(res, 404, 'not_found', `no such endpoint: ${path}`);
+}

@@ -1,0 +1,162 @@
+/**
+ * A push server: WebSocket connections and the HTTP API on one port, inbound messages into the
+ * queue, and its own Redis pub/sub inbox delivered to local members.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  ChannelStore, CloseCode, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
+  isValidUser, RedisKeys, waitForRedis, type Config, type Logger, type RedisClient,
+} from '@chat/shared';
+import { ChannelHub } from './channel-hub.js';
+import { ClientConnection } from './connection.js';
+import { createHttpHandler } from './http-api.js';
+import { RoutingRegistry } from './routing.js';
+
+/** The server pings every connection this often and drops one that missed two pongs. */
+export const PING_INTERVAL_MS = 30_000;
+
+export class PushServer {
+  readonly keys: RedisKeys;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly store: ChannelStore;
+  private readonly queues: InboundQueues;
+  private readonly hub: ChannelHub;
+  private readonly routing: RoutingRegistry;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Map<string, ClientConnection>();
+  private pingTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private subscribedOnce = false;
+
+  constructor(private readonly config: Config, private readonly logger: Logger) {
+    this.keys = new RedisKeys(config.redisPrefix);
+    this.redis = createRedis(config, { name: `push:${config.serverId}`, logger });
+    this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger });
+    this.store = new ChannelStore(this.redis, this.keys, config.retentionMs);
+    this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
+    this.routing = new RoutingRegistry(this.redis, this.keys, {
+      serverId: config.serverId, heartbeatMs: config.heartbeatMs, retentionMs: config.retentionMs,
+    }, logger, () => this.hub.counts());
+    this.hub = new ChannelHub(this.store, this.routing, config.historyLimit, logger);
+    this.http = createServer(createHttpHandler({
+      serverId: config.serverId,
+      redis: this.redis,
+      keys: this.keys,
+      store: this.store,
+      historyLimit: config.historyLimit,
+      logger,
+      isReady: () => this.isReady(),
+    }));
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      // Text is limited to MAX_TEXT_BYTES; JSON escaping can grow it up to 6x. Larger frames
+      // are refused by ws with close code 1009.
+      maxPayload: Math.max(64 * 1024, config.maxTextBytes * 6 + 1024),
+    });
+    this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+  }
+
+  isReady(): boolean {
+    return !this.draining && this.redis.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  async start(): Promise<number> {
+    await waitForRedis(this.redis, this.config.redisUrl, 10_000);
+    await checkEvictionPolicy(this.redis, this.logger);
+    this.subscriber.on('message', (_channel: string, frame: string) => this.hub.dispatch(frame));
+    this.subscriber.on('ready', () => {
+      if (!this.subscribedOnce) return;
+      // The subscription was lost and restored: deliver whatever was published meanwhile.
+      this.hub.resync().catch((err: Error) => this.logger.warn('resync failed', { error: err.message }));
+    });
+    await this.subscriber.subscribe(this.keys.serverInbox(this.config.serverId));
+    this.subscribedOnce = true;
+    await this.routing.start();
+    this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
+    this.pingTimer.unref();
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.config.port, this.config.host, () => { this.http.off('error', reject); resolve(); });
+    });
+    this.logger.info('listening', { port: this.port, host: this.config.host, serverId: this.config.serverId });
+    return this.port;
+  }
+
+  /** Stops accepting, leaves routing, tells clients to reconnect elsewhere (1001), closes Redis. */
+  async stop(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await this.routing.unregister(this.hub.channelNames()).catch((err: Error) =>
+      this.logger.warn('could not leave routing; routes expire after 3 heartbeats', { error: err.message }));
+    for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down: reconnect');
+    this.http.closeAllConnections();
+    await closed;
+    await this.queues.close();
+    await Promise.allSettled([this.subscriber.quit(), this.redis.quit()]);
+    this.logger.info('stopped');
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    if (url.pathname !== '/ws') { refuse(404, 'WebSocket endpoint is /ws'); return; }
+    if (this.draining) { refuse(503, 'server is draining: connect to another push server'); return; }
+    const userParam = url.searchParams.get('user');
+    if (userParam !== null && !isValidUser(userParam)) {
+      refuse(400, 'user must be 1-64 characters without control characters');
+      return;
+    }
+    const user = userParam ?? `guest-${randomBytes(3).toString('hex')}`;
+    const channels = url.searchParams.getAll('channel');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, user, channels));
+  }
+
+  private accept(ws: WebSocket, user: string, channels: string[]): void {
+    const id = randomBytes(6).toString('base64url');
+    const conn = new ClientConnection(id, user, ws, {
+      hub: this.hub,
+      enqueue: (m) => this.queues.enqueue(m),
+      logger: this.logger,
+      maxTextBytes: this.config.maxTextBytes,
+      rateLimit: this.config.rateLimit,
+      rateBurst: this.config.rateBurst,
+    });
+    this.connections.set(id, conn);
+    ws.on('close', () => { this.connections.delete(id); conn.dispose(); });
+    ws.on('error', (err) => this.logger.debug('socket error', { connectionId: id, error: err.message }));
+    conn.send({
+      type: 'welcome', connectionId: id, serverId: this.config.serverId, user,
+      historyLimit: this.config.historyLimit, maxTextBytes: this.config.maxTextBytes,
+    });
+    const valid = channels.filter((c) => {
+      if (isValidChannel(c)) return true;
+      conn.send(errorFrame(ErrorCode.InvalidChannel, `"${c.slice(0, 80)}" is not a valid channel name`, { channel: c.slice(0, 80) }));
+      return false;
+    });
+    conn.joinAll(valid);
+  }
+
+  private pingAll(): void {
+    for (const conn of this.connections.values()) {
+      if (conn.missedPongs >= 2) { conn.terminate(); continue; }
+      conn.missedPongs++;
+      conn.ping();
+    }
+  }
+}

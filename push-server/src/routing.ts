@@ -1,0 +1,127 @@
+/**
+ * The routing registry in Redis: which live push servers have members in which chat channel.
+ *
+ * Each route is a member of the channel's `routes` sorted set scored with its expiry on Redis's
+ * clock. A heartbeat re-scores every route of this server and its entry in the push-server set;
+ * a server that stops heart-beating drops out of routing after 3 heartbeats, and workers skip
+ * (and delete) expired routes. Every key has a TTL, so nothing outlives the servers using it.
+ */
+import { RedisClock, type Logger, type RedisClient, type RedisKeys } from '@chat/shared';
+
+export interface RoutingOptions {
+  serverId: string;
+  heartbeatMs: number;
+  retentionMs: number;
+}
+
+/** How many heartbeats a route outlives its last refresh. */
+export const ROUTE_LIFETIME_BEATS = 3;
+
+export class RoutingRegistry {
+  private readonly clock: RedisClock;
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly options: RoutingOptions,
+    private readonly logger: Logger,
+    /** Local member count of every channel with members on this server. */
+    private readonly channelCounts: () => Map<string, number>,
+  ) {
+    this.clock = new RedisClock(redis);
+  }
+
+  private get lifetimeMs(): number {
+    return this.options.heartbeatMs * ROUTE_LIFETIME_BEATS;
+  }
+
+  /** Registers this server and starts the heartbeat. */
+  async start(): Promise<void> {
+    await this.heartbeat();
+    this.timer = setInterval(() => {
+      if (this.beating) return;
+      this.beating = this.heartbeat()
+        .catch((err: Error) => { this.logger.warn('heartbeat failed', { error: err.message }); })
+        .finally(() => { this.beating = undefined; });
+    }, this.options.heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** Routes the channel's messages to this server; resolves once workers will see the route. */
+  async add(channel: string): Promise<void> {
+    const expiry = this.clock.now() + this.lifetimeMs;
+    const routes = this.keys.channelRoutes(channel);
+    await Promise.all([
+      this.redis.zadd(routes, expiry, this.options.serverId),
+      this.redis.pexpire(routes, this.lifetimeMs),
+      this.redis.hset(this.keys.serverChannels(this.options.serverId), channel, this.channelCounts().get(channel) ?? 1),
+    ]);
+  }
+
+  /** Records a change of the channel's local member count. */
+  async count(channel: string, members: number): Promise<void> {
+    await this.redis.hset(this.keys.serverChannels(this.options.serverId), channel, members);
+  }
+
+  /** Stops routing the channel to this server (its last local member left). */
+  async remove(channel: string): Promise<void> {
+    await Promise.all([
+      this.redis.zrem(this.keys.channelRoutes(channel), this.options.serverId),
+      this.redis.hdel(this.keys.serverChannels(this.options.serverId), channel),
+    ]);
+  }
+
+  /** Re-scores every route of this server and keeps its channels' seq counters alive. */
+  async heartbeat(): Promise<void> {
+    await this.clock.sync();
+    const expiry = this.clock.now() + this.lifetimeMs;
+    const id = this.options.serverId;
+    const counts = this.channelCounts();
+    const serverChannels = this.keys.serverChannels(id);
+    const writes: Promise<unknown>[] = [
+      this.redis.zadd(this.keys.pushServers(), expiry, id),
+      this.redis.zremrangebyscore(this.keys.pushServers(), '-inf', this.clock.now()),
+    ];
+    for (const [channel, members] of counts) {
+      const routes = this.keys.channelRoutes(channel);
+      writes.push(
+        this.redis.zadd(routes, expiry, id),
+        this.redis.pexpire(routes, this.lifetimeMs),
+        // A channel's seq must never go back while members are connected, even when all its
+        // messages aged out: keep the counter alive as long as anyone is in the channel.
+        this.redis.pexpire(this.keys.channelSeq(channel), this.options.retentionMs),
+        this.redis.hset(serverChannels, channel, members),
+      );
+    }
+    writes.push(this.redis.pexpire(serverChannels, this.lifetimeMs));
+    await Promise.all(writes);
+  }
+
+  /** Removes this server from routing at once (clean shutdown). */
+  async unregister(channels: Iterable<string>): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.beating;
+    const writes: Promise<unknown>[] = [
+      this.redis.zrem(this.keys.pushServers(), this.options.serverId),
+      this.redis.del(this.keys.serverChannels(this.options.serverId)),
+    ];
+    for (const channel of channels) writes.push(this.redis.zrem(this.keys.channelRoutes(channel), this.options.serverId));
+    await Promise.all(writes);
+  }
+
+  /** Member counts per channel summed over every live push server. */
+  static async channelMembers(redis: RedisClient, keys: RedisKeys): Promise<Map<string, number>> {
+    const clock = new RedisClock(redis);
+    await clock.sync();
+    const servers = await redis.zrangebyscore(keys.pushServers(), clock.now(), '+inf');
+    const hashes = await Promise.all(servers.map((s) => redis.hgetall(keys.serverChannels(s))));
+    const totals = new Map<string, number>();
+    for (const hash of hashes) {
+      for (const [channel, n] of Object.entries(hash)) totals.set(channel, (totals.get(channel) ?? 0) + Number(n));
+    }
+    return totals;
+  }
+}

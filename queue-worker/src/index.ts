@@ -1,0 +1,2 @@
+export { QueueWorker, MAX_STALLED_COUNT } from './queue-worker.js';
+export { Persister, InvalidJobError } from './persister.js';

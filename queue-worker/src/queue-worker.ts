@@ -1,0 +1,107 @@
+/**
+ * A queue worker: one BullMQ Worker per inbound partition, each partition limited to one job in
+ * flight across all workers (global concurrency 1) so a channel's messages are stored in queue
+ * order. Several worker processes share the partitions for throughput and take over each
+ * other's jobs when one dies.
+ */
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import {
+  ChannelStore, checkEvictionPolicy, createRedis, RedisClock, RedisKeys, waitForRedis, type Config, type Logger,
+  type RedisClient,
+} from '@chat/shared';
+import { InvalidJobError, Persister } from './persister.js';
+
+/** A job abandoned by a dead worker is always re-run, never failed for stalling. */
+export const MAX_STALLED_COUNT = 1_000_000;
+
+export interface WorkerStats {
+  jobs: number;
+  stored: number;
+  duplicates: number;
+  failed: number;
+}
+
+export class QueueWorker {
+  readonly keys: RedisKeys;
+  readonly stats: WorkerStats = { jobs: 0, stored: 0, duplicates: 0, failed: 0 };
+  private readonly redis: RedisClient;
+  private readonly bull: RedisClient;
+  private readonly persister: Persister;
+  private readonly workers: Worker[] = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly clock: RedisClock;
+
+  constructor(private readonly config: Config, private readonly logger: Logger) {
+    this.keys = new RedisKeys(config.redisPrefix);
+    this.redis = createRedis(config, { name: `worker:${config.serverId}`, logger });
+    this.bull = createRedis(config, { name: `worker-bull:${config.serverId}`, logger });
+    this.clock = new RedisClock(this.redis);
+    this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs), config.workerConcurrency, logger);
+  }
+
+  async start(): Promise<void> {
+    await waitForRedis(this.redis, this.config.redisUrl, 10_000);
+    await checkEvictionPolicy(this.redis, this.logger);
+    for (let p = 0; p < this.config.queuePartitions; p++) {
+      const name = this.keys.queueName(p);
+      const queue = new Queue(name, { connection: this.bull, prefix: this.keys.queuePrefix() });
+      // Per-channel order rests on this: one job of a partition in flight at a time.
+      await queue.setGlobalConcurrency(1);
+      await queue.close();
+      const worker = new Worker(name, (job: Job) => this.process(job), {
+        connection: this.bull,
+        prefix: this.keys.queuePrefix(),
+        concurrency: 1,
+        autorun: false,
+        maxStalledCount: MAX_STALLED_COUNT,
+        stalledInterval: this.config.stalledIntervalMs,
+        lockDuration: this.config.stalledIntervalMs,
+        removeOnComplete: { count: 0 },
+        removeOnFail: { count: 10000 },
+      });
+      worker.on('failed', (job, err) => {
+        this.stats.failed++;
+        this.logger.error('job failed', { queue: name, jobId: job?.id, error: err.message });
+      });
+      worker.on('error', (err) => this.logger.warn('worker error', { queue: name, error: err.message }));
+      this.workers.push(worker);
+    }
+    for (const w of this.workers) void w.run();
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    await this.beat();
+    this.heartbeat = setInterval(() => { this.beat().catch(() => undefined); }, this.config.heartbeatMs);
+    this.heartbeat.unref();
+    this.logger.info('worker ready', { partitions: this.config.queuePartitions, workerId: this.config.serverId });
+  }
+
+  /** Finishes the jobs in flight (at most `timeoutMs`), then disconnects. */
+  async stop(timeoutMs = 10_000): Promise<boolean> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
+    const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
+    await this.redis.zrem(this.keys.workers(), this.config.serverId).catch(() => undefined);
+    await Promise.allSettled([this.redis.quit(), this.bull.quit()]);
+    return finished;
+  }
+
+  private async process(job: Job): Promise<void> {
+    try {
+      const result = await this.persister.persist(job.data);
+      this.stats.jobs++;
+      this.stats.stored += result.stored;
+      this.stats.duplicates += result.duplicates;
+    } catch (err) {
+      if (err instanceof InvalidJobError) throw new UnrecoverableError(`invalid job data: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async beat(): Promise<void> {
+    await this.clock.sync();
+    const now = this.clock.now();
+    await Promise.all([
+      this.redis.zadd(this.keys.workers(), now + 3 * this.config.heartbeatMs, this.config.serverId),
+      this.redis.zremrangebyscore(this.keys.workers(), '-inf', now),
+    ]);
+  }
+}

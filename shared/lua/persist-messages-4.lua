@@ -1,0 +1,54 @@
+--[[
+  Stores a batch of messages of ONE chat channel, in order, each exactly once, and routes each
+  stored message to every live push server with members in the channel. Atomic: a retried or
+  stalled job that runs this again stores nothing twice and skips nothing.
+
+  KEYS[1] msgs    ZSET    score = seq, member = the message frame (JSON, as members receive it)
+  KEYS[2] seq     STRING  the last seq assigned in the channel
+  KEYS[3] ids     ZSET    score = time stored (ms), member = de-duplication key (author "\n" id)
+  KEYS[4] routes  ZSET    score = route expiry (ms, Redis clock), member = push server id
+
+  ARGV[1] retention in ms (messages older than this are trimmed; the keys expire after it)
+  ARGV[2] prefix of the per-server pub/sub channels (server id is appended)
+  ARGV[3], ARGV[4], ... pairs of: de-duplication key, frame tail (the frame's JSON after
+          `"timestamp":N,`, i.e. `"channel":…,"id":…,"author":…,"text":…}`)
+
+  Returns: one integer per message, in order: its new seq, or 0 when the key was already stored.
+]]
+--- @include "now-ms"
+--- @include "trim-expired"
+
+local retention = tonumber(ARGV[1])
+local now = nowMs()
+local nowText = string.format('%d', now)
+trimExpired(KEYS[1], KEYS[3], now - retention)
+
+-- Routes whose server stopped heart-beating are dead: drop them, publish to the rest.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowText)
+local servers = redis.call('ZRANGE', KEYS[4], 0, -1)
+
+local result = {}
+local stored = 0
+for i = 3, #ARGV, 2 do
+  local key = ARGV[i]
+  if redis.call('ZSCORE', KEYS[3], key) then
+    result[#result + 1] = 0
+  else
+    local seq = redis.call('INCR', KEYS[2])
+    local frame = '{"type":"message","seq":' .. seq .. ',"timestamp":' .. nowText .. ',' .. ARGV[i + 1]
+    redis.call('ZADD', KEYS[1], seq, frame)
+    redis.call('ZADD', KEYS[3], now, key)
+    for _, server in ipairs(servers) do
+      redis.call('PUBLISH', ARGV[2] .. server, frame)
+    end
+    result[#result + 1] = seq
+    stored = stored + 1
+  end
+end
+
+if stored > 0 then
+  redis.call('PEXPIRE', KEYS[1], retention)
+  redis.call('PEXPIRE', KEYS[2], retention)
+  redis.call('PEXPIRE', KEYS[3], retention)
+end
+return result

@@ -1,0 +1,250 @@
+/**
+ * A small typed client of the chat protocol, for Node (pass `ws`'s WebSocket) and the browser
+ * (uses the global WebSocket). Requests return promises matched to the server's answers:
+ * `send` to its `ack` (by id), `join` to its `history`, `leave` to `left`, `ping` to `pong`.
+ */
+import type {
+  AckFrame, ErrorFrame, HistoryFrame, LeftFrame, MessageFrame, PresenceFrame, ServerFrame, WelcomeFrame,
+} from './protocol.js';
+
+/** The part of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
+export interface SocketLike {
+  readonly readyState: number;
+  send(data: string | ArrayBufferView | ArrayBuffer): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+export type SocketFactory = (url: string) => SocketLike;
+
+export interface ConnectOptions {
+  /** Creates the socket; default: `new WebSocket(url)` with the global WebSocket. */
+  socket?: SocketFactory;
+  user?: string;
+  token?: string;
+  /** Channels to join at once (`channel=` query parameters). */
+  channels?: string[];
+  /** Fail if no `welcome` arrives in this time. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** An `error` frame, or a closed connection, as a rejected promise. */
+export class ChatError extends Error {
+  override name = 'ChatError';
+  constructor(readonly code: string, message: string, readonly frame?: ErrorFrame) {
+    super(message);
+  }
+}
+
+interface Pending<T> { kind: 'join' | 'leave' | 'presence'; resolve(v: T): void; reject(e: Error): void }
+
+type Events = {
+  message: MessageFrame;
+  history: HistoryFrame;
+  presence: PresenceFrame;
+  error: ErrorFrame;
+  frame: ServerFrame;
+  close: { code: number; reason: string };
+};
+
+/** Builds the WebSocket URL of a push server from its base (`ws://host:port` or `http://host:port`). */
+export function chatUrl(base: string, options: Pick<ConnectOptions, 'user' | 'token' | 'channels'> = {}): string {
+  const url = new URL(base.replace(/^http/, 'ws'));
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/ws';
+  if (options.user !== undefined) url.searchParams.set('user', options.user);
+  if (options.token !== undefined) url.searchParams.set('token', options.token);
+  for (const c of options.channels ?? []) url.searchParams.append('channel', c);
+  return url.toString();
+}
+
+export class ChatClient {
+  private readonly listeners = new Map<keyof Events, Set<(v: never) => void>>();
+  private readonly acks = new Map<string, { resolve(v: AckFrame): void; reject(e: Error): void }>();
+  private readonly perChannel = new Map<string, Pending<unknown>[]>();
+  private readonly pongs: Array<() => void> = [];
+  private nextId = 0;
+  private readonly idPrefix = Math.random().toString(36).slice(2, 10);
+  private closed?: { code: number; reason: string };
+  private closeWaiters: Array<(v: { code: number; reason: string }) => void> = [];
+
+  private constructor(private readonly socket: SocketLike, readonly welcome: WelcomeFrame) {}
+
+  /** Opens a connection and resolves once the server's `welcome` arrived. */
+  static connect(base: string, options: ConnectOptions = {}): Promise<ChatClient> {
+    const factory: SocketFactory = options.socket ??
+      ((url) => new (globalThis as unknown as { WebSocket: new (u: string) => SocketLike }).WebSocket(url));
+    const socket = factory(chatUrl(base, options));
+    return new Promise<ChatClient>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.close();
+        reject(new ChatError('timeout', `no welcome from ${base} within ${options.timeoutMs ?? 10000} ms`));
+      }, options.timeoutMs ?? 10000);
+      const early: ServerFrame[] = [];
+      socket.onerror = () => { /* the close event follows and carries the outcome */ };
+      socket.onclose = (ev) => {
+        clearTimeout(timer);
+        reject(new ChatError('closed', `connection to ${base} closed before welcome (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`));
+      };
+      socket.onmessage = (ev) => {
+        const frame = JSON.parse(String(ev.data)) as ServerFrame;
+        if (frame.type !== 'welcome') { early.push(frame); return; }
+        clearTimeout(timer);
+        const client = new ChatClient(socket, frame);
+        socket.onmessage = (e) => client.handle(JSON.parse(String(e.data)) as ServerFrame);
+        socket.onclose = (e) => client.handleClose(e.code, e.reason);
+        resolve(client);
+        for (const f of early) client.handle(f);
+      };
+    });
+  }
+
+  get isOpen(): boolean { return this.closed === undefined && this.socket.readyState === 1; }
+
+  on<K extends keyof Events>(event: K, fn: (v: Events[K]) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) { set = new Set(); this.listeners.set(event, set); }
+    const entry = fn as (v: never) => void;
+    set.add(entry);
+    return () => { set.delete(entry); };
+  }
+
+  /** Joins a channel; resolves with its `history` (the last messages, or those after `since`). */
+  join(channel: string, since?: number): Promise<HistoryFrame> {
+    return this.request<HistoryFrame>(channel, 'join', since === undefined ? { type: 'join', channel } : { type: 'join', channel, since });
+  }
+
+  leave(channel: string): Promise<LeftFrame> {
+    return this.request<LeftFrame>(channel, 'leave', { type: 'leave', channel });
+  }
+
+  presence(channel: string): Promise<PresenceFrame> {
+    return this.request<PresenceFrame>(channel, 'presence', { type: 'presence', channel });
+  }
+
+  /** Sends a message; resolves when the server acknowledges it is durably queued. */
+  send(channel: string, text: string, id: string = this.newId()): Promise<AckFrame> {
+    return new Promise<AckFrame>((resolve, reject) => {
+      if (!this.isOpen) { reject(this.closedError()); return; }
+      this.acks.set(id, { resolve, reject });
+      this.socket.send(JSON.stringify({ type: 'message', channel, text, id }));
+    });
+  }
+
+  ping(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (!this.isOpen) { reject(this.closedError()); return; }
+      this.pongs.push(resolve);
+      this.socket.send('{"type":"ping"}');
+    });
+  }
+
+  /** Sends anything as is (tests of bad input). */
+  sendRaw(data: string | Uint8Array): void {
+    this.socket.send(data);
+  }
+
+  /** Resolves with the next frame that matches, or rejects after `timeoutMs`. */
+  nextFrame<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean, timeoutMs = 10000): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const off = this.on('frame', (f) => {
+        if (!match(f)) return;
+        clearTimeout(timer);
+        off();
+        resolve(f as T);
+      });
+      const timer = setTimeout(() => { off(); reject(new ChatError('timeout', `no matching frame within ${timeoutMs} ms`)); }, timeoutMs);
+    });
+  }
+
+  /** Resolves once the connection is closed, with the close code and reason. */
+  waitClosed(): Promise<{ code: number; reason: string }> {
+    if (this.closed) return Promise.resolve(this.closed);
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  close(code = 1000, reason = ''): Promise<{ code: number; reason: string }> {
+    if (!this.closed) this.socket.close(code, reason);
+    return this.waitClosed();
+  }
+
+  private newId(): string {
+    return `${this.idPrefix}-${++this.nextId}`;
+  }
+
+  private request<T>(channel: string, kind: Pending<T>['kind'], frame: object): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (!this.isOpen) { reject(this.closedError()); return; }
+      const list = this.perChannel.get(channel) ?? [];
+      list.push({ kind, resolve, reject } as Pending<unknown>);
+      this.perChannel.set(channel, list);
+      this.socket.send(JSON.stringify(frame));
+    });
+  }
+
+  private settle(channel: string, kind: Pending<unknown>['kind'] | undefined, value: unknown, error?: Error): boolean {
+    const list = this.perChannel.get(channel);
+    if (!list) return false;
+    const index = kind === undefined ? 0 : list.findIndex((p) => p.kind === kind);
+    if (index < 0 || index >= list.length) return false;
+    const [pending] = list.splice(index, 1);
+    if (list.length === 0) this.perChannel.delete(channel);
+    if (error) pending?.reject(error); else pending?.resolve(value);
+    return true;
+  }
+
+  private handle(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'message': this.emit('message', frame); break;
+      case 'history': this.settle(frame.channel, 'join', frame); this.emit('history', frame); break;
+      case 'left': this.settle(frame.channel, 'leave', frame); break;
+      case 'presence':
+        if (frame.users) this.settle(frame.channel, 'presence', frame);
+        this.emit('presence', frame);
+        break;
+      case 'ack': {
+        const pending = this.acks.get(frame.id);
+        this.acks.delete(frame.id);
+        pending?.resolve(frame);
+        break;
+      }
+      case 'pong': this.pongs.shift()?.(); break;
+      case 'error': {
+        const error = new ChatError(frame.code, frame.message, frame);
+        const ack = frame.ref !== undefined ? this.acks.get(frame.ref) : undefined;
+        if (ack && frame.ref !== undefined) { this.acks.delete(frame.ref); ack.reject(error); }
+        else if (frame.channel !== undefined) this.settle(frame.channel, undefined, undefined, error);
+        this.emit('error', frame);
+        break;
+      }
+      case 'welcome': break;
+      default: {
+        const exhaustive: never = frame;
+        void exhaustive;
+      }
+    }
+    this.emit('frame', frame);
+  }
+
+  private handleClose(code: number, reason: string): void {
+    this.closed = { code, reason };
+    const error = this.closedError();
+    for (const a of this.acks.values()) a.reject(error);
+    this.acks.clear();
+    for (const list of this.perChannel.values()) for (const p of list) p.reject(error);
+    this.perChannel.clear();
+    this.emit('close', this.closed);
+    for (const w of this.closeWaiters) w(this.closed);
+    this.closeWaiters = [];
+  }
+
+  private closedError(): ChatError {
+    return new ChatError('closed', `connection closed${this.closed ? ` (code ${this.closed.code})` : ''}`);
+  }
+
+  private emit<K extends keyof Events>(event: K, value: Events[K]): void {
+    const set = this.listeners.get(event);
+    if (set) for (const fn of [...set]) (fn as (v: Events[K]) => void)(value);
+  }
+}

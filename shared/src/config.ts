@@ -1,0 +1,186 @@
+/**
+ * Settings: every one the programs read, defined once. `loadConfig` is the only place that reads
+ * the environment; precedence is command-line flag, then environment, then a `.env` file, then
+ * the default (SPEC §2).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+
+type Kind = 'string' | 'int' | 'bool' | 'url' | 'level';
+
+interface SettingDef {
+  env: string;
+  flag: string;
+  kind: Kind;
+  min?: number;
+  describe: string;
+  /** Shown in --help and the README; `undefined` means unset. */
+  defaultValue: string | undefined;
+}
+
+/** Every setting: its environment variable, its flag, its default and what it means. */
+export const SETTINGS = {
+  redisUrl: { env: 'REDIS_URL', flag: '--redis <url>', kind: 'url', defaultValue: 'redis://127.0.0.1:6379',
+    describe: 'Redis URL (or a comma list of cluster seed nodes with REDIS_CLUSTER=1)' },
+  redisCluster: { env: 'REDIS_CLUSTER', flag: '--redis-cluster <bool>', kind: 'bool', defaultValue: 'false',
+    describe: 'treat REDIS_URL as Redis Cluster seed nodes' },
+  redisPrefix: { env: 'REDIS_PREFIX', flag: '--prefix <prefix>', kind: 'string', defaultValue: 'chat',
+    describe: 'prefix of every Redis key, queue and pub/sub channel' },
+  port: { env: 'PORT', flag: '--port <port>', kind: 'int', min: 0, defaultValue: '8080',
+    describe: 'push-server listen port (0 picks a free one)' },
+  host: { env: 'HOST', flag: '--host <address>', kind: 'string', defaultValue: '0.0.0.0',
+    describe: 'push-server listen address' },
+  serverId: { env: 'SERVER_ID', flag: '--server-id <id>', kind: 'string', defaultValue: undefined,
+    describe: 'unique id of this process (default: host + pm2 instance + pid)' },
+  historyLimit: { env: 'HISTORY_LIMIT', flag: '--history-limit <n>', kind: 'int', min: 0, defaultValue: '10',
+    describe: 'messages sent on join without since' },
+  retentionMs: { env: 'RETENTION_MS', flag: '--retention-ms <ms>', kind: 'int', min: 100, defaultValue: '86400000',
+    describe: 'how long each message stays in Redis' },
+  maxTextBytes: { env: 'MAX_TEXT_BYTES', flag: '--max-text-bytes <n>', kind: 'int', min: 1, defaultValue: '4096',
+    describe: 'largest message text in UTF-8 bytes' },
+  workerConcurrency: { env: 'WORKER_CONCURRENCY', flag: '--concurrency <n>', kind: 'int', min: 1, defaultValue: '64',
+    describe: 'channels a worker persists in parallel within one batch job' },
+  queuePartitions: { env: 'QUEUE_PARTITIONS', flag: '--partitions <n>', kind: 'int', min: 1, defaultValue: '4',
+    describe: 'inbound queues; a channel always maps to the same one (change only when the queues are empty)' },
+  heartbeatMs: { env: 'HEARTBEAT_MS', flag: '--heartbeat-ms <ms>', kind: 'int', min: 50, defaultValue: '5000',
+    describe: 'how often push servers refresh their routes; a silent server drops out after 3' },
+  stalledIntervalMs: { env: 'STALLED_INTERVAL_MS', flag: '--stalled-interval-ms <ms>', kind: 'int', min: 100,
+    defaultValue: '30000', describe: 'how soon a job held by a dead worker is handed to another' },
+  rateLimit: { env: 'RATE_LIMIT', flag: '--rate-limit <n>', kind: 'int', min: 1, defaultValue: '20',
+    describe: 'messages per second per connection (token bucket refill)' },
+  rateBurst: { env: 'RATE_BURST', flag: '--rate-burst <n>', kind: 'int', min: 1, defaultValue: '40',
+    describe: 'token bucket size per connection' },
+  logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', kind: 'level', defaultValue: 'info',
+    describe: 'error, warn, info, debug' },
+} as const satisfies Record<string, SettingDef>;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+export interface Config {
+  redisUrl: string;
+  redisCluster: boolean;
+  redisPrefix: string;
+  port: number;
+  host: string;
+  serverId: string;
+  historyLimit: number;
+  retentionMs: number;
+  maxTextBytes: number;
+  workerConcurrency: number;
+  queuePartitions: number;
+  heartbeatMs: number;
+  stalledIntervalMs: number;
+  rateLimit: number;
+  rateBurst: number;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+/** A setting with a bad value; the message is one line naming the setting, the value and the fix. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Flag values as commander gives them, keyed by setting name (camelCase). */
+export type FlagValues = Partial<Record<SettingKey, string | undefined>>;
+
+export interface LoadConfigOptions {
+  flags?: FlagValues;
+  env?: NodeJS.ProcessEnv;
+  /** Path of the `.env` file; missing files are fine. Default: `.env` in the working directory. */
+  envFile?: string | false;
+  /** Used for the default `SERVER_ID`; e.g. `push` or `worker`. */
+  role?: string;
+}
+
+const LEVELS = ['error', 'warn', 'info', 'debug'];
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const fileEnv = readEnvFile(options.envFile === undefined ? resolve('.env') : options.envFile);
+  const flags = options.flags ?? {};
+  const raw = (key: SettingKey): { value: string | undefined; source: string } => {
+    const def: SettingDef = SETTINGS[key];
+    const flagName = def.flag.split(' ')[0] as string;
+    if (flags[key] !== undefined) return { value: flags[key], source: flagName };
+    if (env[def.env] !== undefined && env[def.env] !== '') return { value: env[def.env], source: def.env };
+    if (fileEnv[def.env] !== undefined) return { value: fileEnv[def.env], source: `${def.env} in .env` };
+    return { value: def.defaultValue, source: `default of ${def.env}` };
+  };
+  const str = (key: SettingKey): string => {
+    const { value, source } = raw(key);
+    if (value === undefined || value.trim() === '') throw new ConfigError(`${source} is empty: give it a value`);
+    return value.trim();
+  };
+  const int = (key: SettingKey): number => {
+    const { value, source } = raw(key);
+    const def: SettingDef = SETTINGS[key];
+    const n = Number(value);
+    if (value === undefined || !/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < (def.min ?? 0)) {
+      throw new ConfigError(
+        `${source} must be a whole number >= ${def.min ?? 0}, got ${JSON.stringify(value ?? '')}`);
+    }
+    return n;
+  };
+  const bool = (key: SettingKey): boolean => {
+    const { value, source } = raw(key);
+    const v = (value ?? '').trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    throw new ConfigError(`${source} must be true or false, got ${JSON.stringify(value)}`);
+  };
+  const redisUrl = str('redisUrl');
+  for (const part of redisUrl.split(',')) {
+    if (!/^rediss?:\/\/[^\s]+$/.test(part.trim())) {
+      throw new ConfigError(`${raw('redisUrl').source} must look like redis://host:port, got ${JSON.stringify(part)}`);
+    }
+  }
+  const logLevel = str('logLevel').toLowerCase();
+  if (!LEVELS.includes(logLevel)) {
+    throw new ConfigError(`${raw('logLevel').source} must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+  const prefix = str('redisPrefix');
+  if (/[{}\s]/.test(prefix)) {
+    throw new ConfigError(`${raw('redisPrefix').source} must not contain braces or spaces, got ${JSON.stringify(prefix)}`);
+  }
+  const serverIdRaw = raw('serverId').value?.trim();
+  const port = int('port');
+  if (port > 65535) throw new ConfigError(`${raw('port').source} must be at most 65535, got ${port}`);
+  return {
+    redisUrl,
+    redisCluster: bool('redisCluster'),
+    redisPrefix: prefix,
+    port,
+    host: str('host'),
+    serverId: serverIdRaw ? serverIdRaw : defaultServerId(options.role ?? 'proc', env),
+    historyLimit: int('historyLimit'),
+    retentionMs: int('retentionMs'),
+    maxTextBytes: int('maxTextBytes'),
+    workerConcurrency: int('workerConcurrency'),
+    queuePartitions: int('queuePartitions'),
+    heartbeatMs: int('heartbeatMs'),
+    stalledIntervalMs: int('stalledIntervalMs'),
+    rateLimit: int('rateLimit'),
+    rateBurst: int('rateBurst'),
+    logLevel: logLevel as Config['logLevel'],
+  };
+}
+
+/** `host-role-pid`, with the pm2 instance number when pm2 runs the process. */
+export function defaultServerId(role: string, env: NodeJS.ProcessEnv = process.env): string {
+  const instance = env.NODE_APP_INSTANCE ?? env.pm_id;
+  const parts = [hostname(), role];
+  if (instance !== undefined) parts.push(`i${instance}`);
+  parts.push(String(process.pid));
+  return parts.join('-').replace(/[^A-Za-z0-9_.:-]/g, '_');
+}
+
+function readEnvFile(path: string | false): Record<string, string> {
+  if (path === false || !existsSync(path)) return {};
+  try {
+    return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Every Redis key, queue name and pub/sub channel name, built in one place from one prefix.
+ *
+ * All keys of one chat channel share the hash tag `{<channel>}` so that its Lua step touches one
+ * cluster slot. Channel names cannot contain braces (see CHANNEL_PATTERN), so the tag is exact.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string = 'chat') {}
+
+  /** ZSET of a channel's stored messages: score = seq, member = the message frame's JSON. */
+  channelMessages(channel: string): string { return `${this.prefix}:ch:{${channel}}:msgs`; }
+  /** STRING counter: the last seq assigned in the channel. */
+  channelSeq(channel: string): string { return `${this.prefix}:ch:{${channel}}:seq`; }
+  /** ZSET of the de-duplication keys (`author \n id`) stored in the channel: score = time stored. */
+  channelIds(channel: string): string { return `${this.prefix}:ch:{${channel}}:ids`; }
+  /** ZSET of the push servers with members in the channel: score = expiry (Redis clock, ms). */
+  channelRoutes(channel: string): string { return `${this.prefix}:ch:{${channel}}:routes`; }
+
+  /** The four keys of a channel in the order the Lua scripts take them. */
+  channelKeys(channel: string): [string, string, string, string] {
+    return [this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel)];
+  }
+
+  /** Pub/sub channel on which one push server receives the messages routed to it. */
+  serverInbox(serverId: string): string { return `${this.serverInboxPrefix()}${serverId}`; }
+  serverInboxPrefix(): string { return `${this.prefix}:inbox:`; }
+
+  /** ZSET of live push servers: score = expiry (Redis clock, ms). */
+  pushServers(): string { return `${this.prefix}:push-servers`; }
+  /** HASH channel → local member count of one push server; expires with the server's heartbeat. */
+  serverChannels(serverId: string): string { return `${this.prefix}:push-server:${serverId}:channels`; }
+  /** ZSET of live queue workers: score = expiry (Redis clock, ms). */
+  workers(): string { return `${this.prefix}:workers`; }
+
+  /** BullMQ key prefix for the inbound queues. */
+  queuePrefix(): string { return `${this.prefix}:q`; }
+  /** Name of inbound queue partition `p`. */
+  queueName(partition: number): string { return `inbound-${partition}`; }
+}

@@ -1,0 +1,98 @@
+/**
+ * Redis connections for every program, built in one place from the config.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { RedisClient } from './scripts.js';
+
+export interface RedisConnectOptions {
+  /** Shown in CLIENT LIST and in logs. */
+  name: string;
+  logger?: Logger;
+  /** Commands fail after this many reconnect attempts instead of waiting (null: wait for Redis). */
+  maxRetriesPerRequest?: number | null;
+}
+
+/** Delay between reconnect attempts: quick at first, at most 2 s. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 6), 2000);
+}
+
+export function createRedis(config: Pick<Config, 'redisUrl' | 'redisCluster'>, options: RedisConnectOptions): RedisClient {
+  const common: RedisOptions = {
+    connectionName: options.name,
+    maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? null : options.maxRetriesPerRequest,
+    enableAutoPipelining: true,
+    retryStrategy: reconnectDelay,
+  };
+  let client: RedisClient;
+  if (config.redisCluster) {
+    const nodes = config.redisUrl.split(',').map((u) => {
+      const url = new URL(u.trim());
+      return { host: url.hostname, port: Number(url.port || 6379) };
+    });
+    client = new Cluster(nodes, { redisOptions: common, enableAutoPipelining: true, clusterRetryStrategy: reconnectDelay });
+  } else {
+    client = new Redis(config.redisUrl, common);
+  }
+  let lastError = '';
+  client.on('error', (err: Error) => {
+    // ioredis repeats the same error on every reconnect attempt: log each distinct one once.
+    if (err.message !== lastError) options.logger?.warn('redis connection error', { connection: options.name, error: err.message });
+    lastError = err.message;
+  });
+  client.on('ready', () => {
+    if (lastError) options.logger?.info('redis connection restored', { connection: options.name });
+    lastError = '';
+  });
+  return client;
+}
+
+/** Waits until the client answers PING, or throws a one-line error saying what to do. */
+export async function waitForRedis(client: RedisClient, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await Promise.race([
+        client.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), Math.max(100, deadline - Date.now()))),
+      ]);
+      return;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`cannot reach Redis at ${url} (${(lastError as Error)?.message ?? 'timeout'}): ` +
+    'start redis-server or set REDIS_URL / --redis');
+}
+
+/** Redis's own clock, for expiry scores that every host compares the same way. */
+export class RedisClock {
+  private offsetMs = 0;
+  constructor(private readonly client: RedisClient) {}
+  /** Re-measures the offset between this host's clock and Redis's. */
+  async sync(): Promise<void> {
+    const before = Date.now();
+    const [sec, usec] = (await this.client.time()) as [string | number, string | number];
+    const after = Date.now();
+    const redisMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    this.offsetMs = redisMs - Math.round((before + after) / 2);
+  }
+  now(): number { return Date.now() + this.offsetMs; }
+}
+
+/** Warns when Redis may evict keys: chat history and queued jobs must never be evicted (SPEC §6). */
+export async function checkEvictionPolicy(client: RedisClient, logger: Logger): Promise<void> {
+  try {
+    const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
+    const policy = reply[1];
+    if (policy && policy !== 'noeviction') {
+      logger.warn(`Redis maxmemory-policy is ${policy}: set it to noeviction (CONFIG SET maxmemory-policy noeviction) or messages and jobs may be evicted`);
+    }
+  } catch {
+    // CONFIG may be disabled (managed Redis); nothing to check then.
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Starts a private `redis-server` on a free loopback port for one test file, and can kill and
+ * restart it (fault tests). Data lives in a temporary directory that is removed at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+export interface RedisServerOptions {
+  /** Turn on AOF with `appendfsync always`. */
+  appendOnly?: boolean;
+  extraArgs?: string[];
+}
+
+export class RedisServer {
+  private proc: ChildProcess | undefined;
+  private readonly clients: Redis[] = [];
+
+  private constructor(readonly port: number, readonly dir: string, private readonly options: RedisServerOptions) {}
+
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'chat-redis-')), options);
+    await server.launch();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** A client for assertions; closed by `stop`. */
+  client(): Redis {
+    const c = new Redis(this.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    c.on('error', () => undefined);
+    this.clients.push(c);
+    return c;
+  }
+
+  async launch(): Promise<void> {
+    const args = [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
+      '--appendonly', this.options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
+      ...(this.options.appendOnly ? ['--appendfsync', 'always'] : []),
+      ...(this.options.extraArgs ?? []),
+    ];
+    this.proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await waitFor(async () => {
+        if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
+        return (await probe.ping()) === 'PONG';
+      }, `redis-server on port ${this.port}`, 10_000, 20);
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** Kills the server at once (SIGKILL) and waits for it to be gone. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.disconnect();
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * A whole deployment for a test file: a private Redis, N push servers and M workers, all real
+ * processes. `stop` kills everything it started.
+ */
+import WebSocket from 'ws';
+import { ChatClient, type ConnectOptions, type MessageFrame, type SocketLike } from '@chat/shared';
+import { RedisServer } from './redis-server.js';
+import { PushServerProcess, startWorker, type ProgramProcess } from './programs.js';
+import { waitFor } from './wait.js';
+
+export interface StackOptions {
+  pushServers?: number;
+  workers?: number;
+  env?: Record<string, string>;
+}
+
+export const TEST_ENV: Record<string, string> = {
+  HEARTBEAT_MS: '300',
+  STALLED_INTERVAL_MS: '2000',
+  RATE_LIMIT: '1000',
+  RATE_BURST: '1000',
+};
+
+export class Stack {
+  private readonly clients: ChatClient[] = [];
+
+  private constructor(
+    readonly redis: RedisServer,
+    readonly pushServers: PushServerProcess[],
+    readonly workers: ProgramProcess[],
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async start(options: StackOptions = {}): Promise<Stack> {
+    const redis = await RedisServer.start();
+    const env = { ...TEST_ENV, ...options.env, REDIS_URL: redis.url };
+    const [pushServers, workers] = await Promise.all([
+      Promise.all(Array.from({ length: options.pushServers ?? 2 }, () => PushServerProcess.start(env))),
+      Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(env))),
+    ]);
+    return new Stack(redis, pushServers, workers, env);
+  }
+
+  push(i: number): PushServerProcess {
+    return this.pushServers[i] as PushServerProcess;
+  }
+
+  /** Connects a client to push server `i`; closed by `stop`. */
+  async connect(i: number, user: string, options: Omit<ConnectOptions, 'socket' | 'user'> = {}): Promise<ChatClient> {
+    const client = await ChatClient.connect(this.push(i).url, { ...options, user, socket: (url) => new WebSocket(url) as unknown as SocketLike });
+    this.clients.push(client);
+    return client;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+    await Promise.all([...this.pushServers.map((p) => p.program.kill()), ...this.workers.map((w) => w.kill())]);
+    await this.redis.stop();
+  }
+}
+
+/** Collects the live messages a client receives in one channel. */
+export function collect(client: ChatClient, channel: string): MessageFrame[] {
+  const got: MessageFrame[] = [];
+  client.on('message', (m) => { if (m.channel === channel) got.push(m); });
+  return got;
+}
+
+/** Waits until `list` has at least `n` entries. */
+export function waitForCount<T>(list: T[], n: number, what: string, timeoutMs = 15_000): Promise<T[]> {
+  return waitFor(() => (list.length >= n ? list : undefined), `${n} ${what} (have ${list.length})`, timeoutMs);
+}

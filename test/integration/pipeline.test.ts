@@ -1,0 +1,230 @@
+/**
+ * The pipeline end to end (SPEC §1-4): real Redis, two push servers, two workers, WebSocket
+ * clients. Each test uses its own channel names so tests do not see each other's traffic.
+ */
+import { expect } from 'chai';
+import WebSocket from 'ws';
+import type { ChatClient, ErrorFrame, HistoryFrame, MessageFrame } from '@chat/shared';
+import { Stack, collect, waitForCount } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('pipeline: two push servers, two workers, one Redis', function () {
+  let stack: Stack;
+
+  before(async function () {
+    stack = await Stack.start({ pushServers: 2, workers: 2 });
+  });
+  after(async function () {
+    await stack?.stop();
+  });
+
+  it('delivers a message, with an ack, to the sender and to members on both push servers', async function () {
+    const alice = await stack.connect(0, 'alice');
+    const bob = await stack.connect(1, 'bob');
+    expect(alice.welcome.serverId).to.not.equal(bob.welcome.serverId);
+    expect(alice.welcome).to.include({ type: 'welcome', user: 'alice', historyLimit: 10, maxTextBytes: 4096 });
+    const [ha, hb] = await Promise.all([alice.join('deliver'), bob.join('deliver')]);
+    expect(ha).to.deep.include({ type: 'history', channel: 'deliver', messages: [], seq: 0, complete: true });
+    expect(hb.seq).to.equal(0);
+    const atAlice = collect(alice, 'deliver');
+    const atBob = collect(bob, 'deliver');
+
+    const before = Date.now();
+    const ack = await alice.send('deliver', 'hi bob', 'c-1');
+    expect(ack).to.deep.equal({ type: 'ack', id: 'c-1', channel: 'deliver' });
+    await waitForCount(atAlice, 1, 'messages at alice');
+    await waitForCount(atBob, 1, 'messages at bob');
+    for (const m of [atAlice[0], atBob[0]] as MessageFrame[]) {
+      expect(m).to.include({ type: 'message', channel: 'deliver', id: 'c-1', author: 'alice', text: 'hi bob', seq: 1 });
+      expect(m.timestamp).to.be.within(before - 5000, Date.now() + 5000);
+    }
+    await bob.send('deliver', 'hi alice');
+    await waitForCount(atAlice, 2, 'messages at alice');
+    await waitForCount(atBob, 2, 'messages at bob');
+    expect(atAlice[1]).to.include({ author: 'bob', text: 'hi alice', seq: 2 });
+    expect(atBob[1]).to.deep.equal(atAlice[1]);
+  });
+
+  it('keeps channels apart: a client gets messages only for channels it joined', async function () {
+    const sender = await stack.connect(0, 'sender');
+    const member = await stack.connect(1, 'member');
+    const outsider = await stack.connect(1, 'outsider');
+    await sender.join('iso-a');
+    await member.join('iso-a');
+    await outsider.join('iso-b');
+    const atMember = collect(member, 'iso-a');
+    const atOutsider: MessageFrame[] = [];
+    outsider.on('message', (m) => atOutsider.push(m));
+    for (let i = 0; i < 5; i++) await sender.send('iso-a', `secret ${i}`);
+    await waitForCount(atMember, 5, 'iso-a messages at the member');
+    // The outsider is on the same push server as the member: had it been routed the messages,
+    // they were written to its socket before this pong.
+    await outsider.ping();
+    expect(atOutsider).to.have.length(0);
+    await outsider.send('iso-b', 'own channel');
+    await waitForCount(atOutsider, 1, 'own message');
+    expect(atOutsider.map((m) => m.channel)).to.deep.equal(['iso-b']);
+  });
+
+  it('gives a late joiner exactly the last 10 messages, oldest first', async function () {
+    const writer = await stack.connect(0, 'writer');
+    await writer.join('late');
+    const seen = collect(writer, 'late');
+    for (let i = 1; i <= 15; i++) await writer.send('late', `m${i}`);
+    await waitForCount(seen, 15, 'stored messages');
+    const late = await stack.connect(1, 'latecomer');
+    const history = await late.join('late');
+    expect(history.complete).to.equal(true);
+    expect(history.seq).to.equal(15);
+    expect(history.messages.map((m) => m.text)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `m${i + 6}`));
+    expect(history.messages.map((m) => m.seq)).to.deep.equal(Array.from({ length: 10 }, (_, i) => i + 6));
+    expect(history.messages.every((m) => m.author === 'writer' && m.channel === 'late')).to.equal(true);
+  });
+
+  it('answers join with since with exactly the later messages', async function () {
+    const reader = await stack.connect(0, 'reader');
+    const after11 = await reader.join('late', 11);
+    expect(after11.messages.map((m) => m.seq)).to.deep.equal([12, 13, 14, 15]);
+    expect(after11).to.include({ seq: 15, complete: true });
+    const none = await reader.join('late', 15);
+    expect(none.messages).to.deep.equal([]);
+    expect(none.complete).to.equal(true);
+    const all = await reader.join('late', 0);
+    expect(all.messages.map((m) => m.text)).to.deep.equal(Array.from({ length: 15 }, (_, i) => `m${i + 1}`));
+    const res = await fetch(`${stack.push(1).httpUrl}/channels/late/messages?since=13`);
+    const body = (await res.json()) as HistoryFrame;
+    expect(body.messages.map((m) => m.seq)).to.deep.equal([14, 15]);
+    expect(body).to.include({ channel: 'late', seq: 15, complete: true });
+  });
+
+  it('keeps one gap-free order for 12 clients on two servers sending 30 messages each at once', async function () {
+    const clients: ChatClient[] = [];
+    for (let i = 0; i < 12; i++) clients.push(await stack.connect(i % 2, `storm-${i}`));
+    await Promise.all(clients.map((c) => c.join('storm')));
+    const received = clients.map((c) => collect(c, 'storm'));
+    const acks = clients.flatMap((c, i) => Array.from({ length: 30 }, (_, n) => c.send('storm', `${i}:${n}`, `s${i}-${n}`)));
+    await Promise.all(acks);
+    for (const [i, list] of received.entries()) await waitForCount(list, 360, `messages at client ${i}`, 30_000);
+    const reference = (received[0] as MessageFrame[]).map((m) => m.id);
+    for (const list of received) {
+      expect(list.map((m) => m.seq)).to.deep.equal(Array.from({ length: 360 }, (_, k) => k + 1));
+      expect(list.map((m) => m.id)).to.deep.equal(reference);
+    }
+    for (let i = 0; i < 12; i++) {
+      const mine = (received[0] as MessageFrame[]).filter((m) => m.author === `storm-${i}`).map((m) => Number(m.text.split(':')[1]));
+      expect(mine, `send order of storm-${i}`).to.deep.equal(Array.from({ length: 30 }, (_, n) => n));
+    }
+  });
+
+  it('stores and delivers a retried id once', async function () {
+    const a = await stack.connect(0, 'retrier');
+    const b = await stack.connect(1, 'watcher');
+    await a.join('retry');
+    await b.join('retry');
+    const atB = collect(b, 'retry');
+    const first = await a.send('retry', 'once', 'dup-1');
+    const second = await a.send('retry', 'once', 'dup-1');
+    expect(first.id).to.equal('dup-1');
+    expect(second.id).to.equal('dup-1');
+    await a.send('retry', 'after', 'dup-2');
+    await waitFor(() => atB.some((m) => m.id === 'dup-2'), 'the message after the retry');
+    expect(atB.map((m) => m.id)).to.deep.equal(['dup-1', 'dup-2']);
+    expect(atB.map((m) => m.seq)).to.deep.equal([1, 2]);
+    const history = await b.join('retry');
+    expect(history.messages.map((m) => m.id)).to.deep.equal(['dup-1', 'dup-2']);
+    // The same id from another author is a different message.
+    await b.send('retry', 'mine', 'dup-1');
+    await waitFor(() => atB.length === 3, 'the other author\'s message');
+    expect(atB[2]).to.include({ id: 'dup-1', author: 'watcher', seq: 3 });
+  });
+
+  it('sets author and timestamp on the server, never from the client', async function () {
+    const c = await stack.connect(0, 'honest');
+    await c.join('forge');
+    const got = collect(c, 'forge');
+    c.sendRaw(JSON.stringify({ type: 'message', channel: 'forge', text: 'x', id: 'f-1', author: 'mallory', timestamp: 1, seq: 99 }));
+    await waitForCount(got, 1, 'the message');
+    expect(got[0]).to.include({ author: 'honest', seq: 1 });
+    expect(got[0]?.timestamp).to.be.greaterThan(1_600_000_000_000);
+  });
+
+  it('answers every bad input with its error code and keeps the connection usable', async function () {
+    const c = await stack.connect(1, 'fuzzy');
+    const errors: ErrorFrame[] = [];
+    c.on('error', (e) => errors.push(e));
+    const cases: Array<{ send: string | Uint8Array; code: string; ref?: string }> = [
+      { send: 'not json', code: 'bad_request' },
+      { send: new Uint8Array([1, 2, 3]), code: 'bad_request' },
+      { send: '[1,2]', code: 'bad_request' },
+      { send: '{"type":"shout","channel":"general"}', code: 'bad_request' },
+      { send: '{"channel":"general"}', code: 'bad_request' },
+      { send: '{"type":"join","channel":42}', code: 'bad_request' },
+      { send: '{"type":"join","channel":"ok","since":-1}', code: 'bad_request' },
+      { send: '{"type":"join","channel":"ok","since":"5"}', code: 'bad_request' },
+      { send: '{"type":"message","channel":"ok","text":5,"id":"t-1"}', code: 'bad_request', ref: 't-1' },
+      { send: `{"type":"message","channel":"ok","text":"x","id":"${'i'.repeat(65)}"}`, code: 'bad_request' },
+      { send: '{"type":"join","channel":"bad channel!"}', code: 'invalid_channel' },
+      { send: '{"type":"join","channel":"-starts-with-dash"}', code: 'invalid_channel' },
+      { send: `{"type":"join","channel":"${'c'.repeat(65)}"}`, code: 'invalid_channel' },
+      { send: '{"type":"message","channel":"never-joined","text":"x","id":"t-2"}', code: 'not_joined', ref: 't-2' },
+      { send: '{"type":"leave","channel":"never-joined"}', code: 'not_joined' },
+      { send: '{"type":"presence","channel":"never-joined"}', code: 'not_joined' },
+    ];
+    for (const [i, test] of cases.entries()) {
+      c.sendRaw(test.send);
+      await waitFor(() => errors.length === i + 1, `an error for case ${i}`);
+      const e = errors[i] as ErrorFrame;
+      expect(e.code, `case ${i}: ${String(test.send).slice(0, 60)}`).to.equal(test.code);
+      expect(e.message).to.be.a('string').and.not.equal('');
+      if (test.code === 'bad_request') expect(e.details).to.be.an('array').that.is.not.empty;
+      if (test.ref) expect(e.ref).to.equal(test.ref);
+      await c.ping();
+    }
+    await c.join('bad-input');
+    const tooBig = 'é'.repeat(2049); // 4098 bytes, 2049 characters
+    const err = await c.send('bad-input', tooBig, 'big-1').then(() => undefined, (e: { frame: ErrorFrame }) => e.frame);
+    expect(err).to.include({ code: 'too_large', ref: 'big-1' });
+    const ok = await c.send('bad-input', 'é'.repeat(2048), 'fits-1');
+    expect(ok.id).to.equal('fits-1');
+    expect(c.isOpen).to.equal(true);
+  });
+
+  it('closes a connection that sends a frame over the payload limit with 1009', async function () {
+    const ws = new WebSocket(`${stack.push(0).url}/ws?user=huge`);
+    await new Promise((r) => ws.once('message', r));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    ws.send('x'.repeat(200_000));
+    expect(await closed).to.equal(1009);
+  });
+
+  it('joins channels named in the connection URL at once', async function () {
+    const c = await stack.connect(0, 'quick', { channels: ['url-a', 'url-b'] });
+    const histories: HistoryFrame[] = [];
+    c.on('history', (h) => histories.push(h));
+    await waitFor(() => histories.length === 2, 'two histories');
+    expect(histories.map((h) => h.channel).sort()).to.deep.equal(['url-a', 'url-b']);
+    await c.send('url-b', 'works');
+  });
+
+  it('serves /health, /ready and /channels across push servers', async function () {
+    const a = await stack.connect(0, 'counter-a');
+    const b = await stack.connect(1, 'counter-b');
+    const c = await stack.connect(1, 'counter-c');
+    await Promise.all([a.join('counted'), b.join('counted'), c.join('counted')]);
+    const health = await (await fetch(`${stack.push(0).httpUrl}/health`)).json();
+    expect(health).to.deep.equal({ status: 'ok', serverId: stack.push(0).serverId });
+    expect((await fetch(`${stack.push(1).httpUrl}/ready`)).status).to.equal(200);
+    const body = (await (await fetch(`${stack.push(0).httpUrl}/channels`)).json()) as { channels: { name: string; members: number }[] };
+    expect(body.channels.find((ch) => ch.name === 'counted')).to.deep.equal({ name: 'counted', members: 3 });
+    await c.leave('counted');
+    await waitFor(async () => {
+      const now = (await (await fetch(`${stack.push(0).httpUrl}/channels`)).json()) as typeof body;
+      return now.channels.find((ch) => ch.name === 'counted')?.members === 2;
+    }, 'the count to drop after leave');
+    const bad = await fetch(`${stack.push(0).httpUrl}/channels/bad%20name/messages`);
+    expect(bad.status).to.equal(400);
+    const badLimit = await fetch(`${stack.push(0).httpUrl}/channels/counted/messages?limit=abc`);
+    expect(badLimit.status).to.equal(400);
+    expect((await fetch(`${stack.push(0).httpUrl}/nope`)).status).to.equal(404);
+  });
+});
