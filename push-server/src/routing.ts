@@ -56,13 +56,15 @@ export class RoutingRegistry {
     await Promise.all([
       this.redis.zadd(routes, expiry, this.options.serverId),
       this.redis.pexpire(routes, this.lifetimeMs),
-      this.redis.hset(this.keys.serverChannels(this.options.serverId), channel, this.channelCounts().get(channel) ?? 1),
+      this.count(channel, this.channelCounts().get(channel) ?? 1),
     ]);
   }
 
   /** Records a change of the channel's local member count. */
   async count(channel: string, members: number): Promise<void> {
-    await this.redis.hset(this.keys.serverChannels(this.options.serverId), channel, members);
+    const key = this.keys.serverChannels(this.options.serverId);
+    // Every write renews the expiry: a server killed before its next heartbeat leaves nothing behind.
+    await Promise.all([this.redis.hset(key, channel, members), this.redis.pexpire(key, this.lifetimeMs)]);
   }
 
   /** Stops routing the channel to this server (its last local member left). */
@@ -95,7 +97,7 @@ export class RoutingRegistry {
         this.redis.hset(serverChannels, channel, members),
       );
     }
-    writes.push(this.redis.pexpire(serverChannels, this.lifetimeMs));
+    writes.push(this.redis.pexpire(serverChannels, this.lifetimeMs), this.redis.pexpire(this.keys.pushServers(), this.lifetimeMs));
     await Promise.all(writes);
   }
 

@@ -1,0 +1,97 @@
+/**
+ * The Lua steps against a real Redis: exactly-once storage, seq assignment, routing to live
+ * servers only, retention trimming and `since` reads.
+ */
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { ChannelStore, RedisKeys, type InboundMessage } from '@chat/shared';
+import { RedisServer } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+const msg = (channel: string, id: string, text = id, author = 'alice'): InboundMessage => ({ channel, id, author, text, receivedAt: 0 });
+
+describe('channel store (Lua) on a real Redis', function () {
+  let server: RedisServer;
+  let redis: Redis;
+  const keys = new RedisKeys('t');
+
+  before(async function () {
+    server = await RedisServer.start();
+    redis = server.client();
+  });
+  after(async function () {
+    await server?.stop();
+  });
+
+  it('assigns consecutive seqs and stores a repeated (author, id) once, even within one batch', async function () {
+    const store = new ChannelStore(redis, keys, 60_000);
+    expect(await store.persist('s1', [msg('s1', 'a'), msg('s1', 'b'), msg('s1', 'a')])).to.deep.equal([1, 2, 0]);
+    expect(await store.persist('s1', [msg('s1', 'b'), msg('s1', 'c'), msg('s1', 'a', 'a', 'bob')])).to.deep.equal([0, 3, 4]);
+    const read = await store.read('s1', { last: 10 });
+    expect(read.seq).to.equal(4);
+    expect(read.frames.map((f) => JSON.parse(f).id)).to.deep.equal(['a', 'b', 'c', 'a']);
+    expect(JSON.parse(read.frames[3] as string)).to.include({ author: 'bob', seq: 4, channel: 's1' });
+  });
+
+  it('publishes only to servers whose route is live, and drops expired routes', async function () {
+    const store = new ChannelStore(redis, keys, 60_000);
+    const sub = server.client();
+    const got: Array<[string, string]> = [];
+    sub.on('message', (ch: string, m: string) => got.push([ch, m]));
+    await sub.subscribe(keys.serverInbox('live'), keys.serverInbox('dead'));
+    const [sec] = (await redis.time()) as unknown as [string, string];
+    const now = Number(sec) * 1000;
+    await redis.zadd(keys.channelRoutes("r1"), String(now + 60_000), "live", String(now - 1000), "dead");
+    await store.persist('r1', [msg('r1', 'x')]);
+    await waitFor(() => got.length === 1, 'one publish');
+    expect(got[0]?.[0]).to.equal(keys.serverInbox('live'));
+    expect(JSON.parse(got[0]?.[1] as string)).to.include({ type: 'message', seq: 1, id: 'x' });
+    expect(await redis.zrange(keys.channelRoutes('r1'), '0', '-1')).to.deep.equal(['live']);
+    // A duplicate is not published again.
+    await store.persist('r1', [msg('r1', 'x'), msg('r1', 'y')]);
+    await waitFor(() => got.length === 2, 'the second publish');
+    expect(JSON.parse(got[1]?.[1] as string)).to.include({ id: 'y', seq: 2 });
+    sub.disconnect();
+  });
+
+  it('caps since reads at 1000 and says complete:false', async function () {
+    const store = new ChannelStore(redis, keys, 600_000);
+    const batch = Array.from({ length: 1200 }, (_, i) => msg('big', `m${i}`));
+    await store.persist('big', batch);
+    const capped = await store.read('big', { since: 0 });
+    expect(capped.frames).to.have.length(1000);
+    expect(capped).to.include({ seq: 1200, complete: false });
+    const rest = await store.read('big', { since: 1000 });
+    expect(rest.frames).to.have.length(200);
+    expect(rest.complete).to.equal(true);
+    const ahead = await store.read('big', { since: 5000 });
+    expect(ahead).to.deep.include({ frames: [], complete: false });
+  });
+
+  it('trims messages past the retention, expires idle channel keys, and says complete:false for trimmed since', async function () {
+    const retention = 2000;
+    const store = new ChannelStore(redis, keys, retention);
+    const redisNow = async (): Promise<number> => {
+      const [sec, usec] = (await redis.time()) as unknown as [string, string];
+      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    };
+    await store.persist('ret', [msg('ret', 'old-1'), msg('ret', 'old-2')]);
+    for (const key of [keys.channelMessages('ret'), keys.channelSeq('ret'), keys.channelIds('ret')]) {
+      expect(await redis.pttl(key), key).to.be.within(1, retention);
+    }
+    const oldAt = JSON.parse((await store.read('ret', { last: 1 })).frames[0] as string).timestamp as number;
+    await waitFor(async () => (await redisNow()) > oldAt + retention * 0.6, 'part of the retention to pass');
+    expect(await store.persist('ret', [msg('ret', 'mid-1')])).to.deep.equal([3]);
+    await waitFor(async () => (await redisNow()) > oldAt + retention, 'the first two to age out');
+    // old-1 aged out with its de-duplication key, so the same id is a new message now.
+    expect(await store.persist('ret', [msg('ret', 'new-1'), msg('ret', 'old-1')])).to.deep.equal([4, 5]);
+    const read = await store.read('ret', { since: 0 });
+    expect(read.frames.map((f) => JSON.parse(f).id)).to.deep.equal(['mid-1', 'new-1', 'old-1']);
+    expect(read).to.include({ seq: 5, complete: false });
+    expect((await store.read('ret', { since: 2 })).complete).to.equal(true);
+    expect(await redis.zcard(keys.channelMessages('ret'))).to.equal(3);
+    expect(await redis.zcard(keys.channelIds('ret'))).to.equal(3);
+    await waitFor(async () => (await redis.exists(keys.channelMessages('ret'), keys.channelIds('ret'), keys.channelSeq('ret'))) === 0,
+      'the idle channel\'s keys to expire', 3 * retention);
+  });
+});

@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import { checkInboundJob, dedupKey, frameHead, frameTail, partitionOf, RedisKeys } from '@chat/shared';
+import { TokenBucket } from '@chat/push-server';
+
+describe('partitioning, keys and frames', function () {
+  it('maps a channel to the same partition every time and spreads channels', function () {
+    expect(partitionOf('general', 4)).to.equal(partitionOf('general', 4));
+    const used = new Set(Array.from({ length: 200 }, (_, i) => partitionOf(`room-${i}`, 8)));
+    expect(used.size).to.equal(8);
+    for (const p of used) expect(p).to.be.within(0, 7);
+  });
+
+  it('gives every key of a channel the same cluster hash tag', function () {
+    const keys = new RedisKeys('chat');
+    for (const k of keys.channelKeys('general')) expect(k).to.match(/^chat:ch:\{general\}:/);
+  });
+
+  it('builds the stored frame tail with JSON escaping and reads the head back', function () {
+    const tail = frameTail({ channel: 'g', id: 'i"1', author: 'a\\b', text: '"timestamp":1 <b>', receivedAt: 0 });
+    const frame = `{"type":"message","seq":7,"timestamp":123,${tail}`;
+    expect(JSON.parse(frame)).to.deep.equal({ type: 'message', seq: 7, timestamp: 123, channel: 'g', id: 'i"1', author: 'a\\b', text: '"timestamp":1 <b>' });
+    expect(frameHead(frame)).to.deep.equal({ seq: 7, channel: 'g' });
+    expect(frameHead('{"type":"other"}')).to.equal(undefined);
+    expect(dedupKey({ author: 'a', id: 'b' })).to.not.equal(dedupKey({ author: 'a\nb', id: '' }));
+  });
+
+  it('rejects unusable job data', function () {
+    expect(checkInboundJob({ messages: [{ channel: 'g', id: '1', author: 'a', text: 't', receivedAt: 1 }] })).to.equal(undefined);
+    expect(checkInboundJob(null)).to.be.a('string');
+    expect(checkInboundJob({ messages: [{ channel: 'bad name', id: '1', author: 'a', text: 't' }] })).to.match(/channel/);
+    expect(checkInboundJob({ messages: [{ channel: 'g', id: '', author: 'a', text: 't' }] })).to.match(/id/);
+    expect(checkInboundJob({ messages: [{ channel: 'g', id: '1', author: '', text: 't' }] })).to.match(/author/);
+  });
+});
+
+describe('token bucket', function () {
+  it('allows a burst, then the refill rate', function () {
+    const bucket = new TokenBucket(10, 5, 0);
+    for (let i = 0; i < 5; i++) expect(bucket.take(0)).to.equal(true);
+    expect(bucket.take(0)).to.equal(false);
+    expect(bucket.take(99)).to.equal(false);
+    expect(bucket.take(100)).to.equal(true);
+    expect(bucket.take(10_000)).to.equal(true);
+    for (let i = 0; i < 4; i++) expect(bucket.take(10_000)).to.equal(true);
+    expect(bucket.take(10_000)).to.equal(false);
+  });
+});
