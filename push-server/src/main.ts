@@ -2,7 +2,7 @@
  * chat-push-server: parses settings, builds a PushServer, starts it, drains on SIGTERM/SIGINT.
  */
 import { Command } from 'commander';
-import { addSettingOptions, createLogger, fail, loadConfig, settingFlags, type SettingKey } from '@chat/shared';
+import { addSettingOptions, createLogger, fail, loadConfig, programArgv, settingFlags, type SettingKey } from '@chat/shared';
 import { PushServer } from './push-server.js';
 
 const KEYS: SettingKey[] = [
@@ -14,7 +14,7 @@ const program = addSettingOptions(
   new Command('chat-push-server').description('Holds WebSocket connections and serves the chat HTTP API (SPEC §3-4).'),
   KEYS,
 );
-program.parse();
+program.parse(programArgv());
 
 async function main(): Promise<void> {
   const config = loadConfig({ flags: settingFlags(program.opts(), KEYS), role: 'push' });

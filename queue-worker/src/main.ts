@@ -3,7 +3,7 @@
  * SIGTERM/SIGINT.
  */
 import { Command } from 'commander';
-import { addSettingOptions, createLogger, fail, loadConfig, settingFlags, type SettingKey } from '@chat/shared';
+import { addSettingOptions, createLogger, fail, loadConfig, programArgv, settingFlags, type SettingKey } from '@chat/shared';
 import { QueueWorker } from './queue-worker.js';
 
 const KEYS: SettingKey[] = [
@@ -15,7 +15,7 @@ const program = addSettingOptions(
   new Command('chat-worker').description('Stores queued chat messages and routes them to push servers (SPEC §1).'),
   KEYS,
 );
-program.parse();
+program.parse(programArgv());
 
 async function main(): Promise<void> {
   const config = loadConfig({ flags: settingFlags(program.opts(), KEYS), role: 'worker' });

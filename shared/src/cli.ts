@@ -33,3 +33,13 @@ export function fail(program: string, err: unknown): never {
   process.stderr.write(`${program}: ${message}\n`);
   process.exit(1);
 }
+
+/**
+ * The command line to parse. pm2's cluster mode starts workers with the argv of the pm2 process
+ * itself (e.g. `pm2-runtime start pm2.config.js`), which is not ours: there, settings come from
+ * the environment only.
+ */
+export function programArgv(argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.exec_mode === 'cluster_mode' && env.pm_exec_path) return [argv[0] as string, env.pm_exec_path];
+  return [...argv];
+}
