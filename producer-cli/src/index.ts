@@ -1,1 +1,2 @@
-export {};
+export { runLoad, type LoadOptions, type LoadSummary } from './load-run.js';
+export { snapshot, rates, type StatsSnapshot } from './commands/stats.js';

@@ -32,6 +32,7 @@ export class PushServer {
   private readonly connections = new Map<string, ClientConnection>();
   private pingTimer: NodeJS.Timeout | undefined;
   private draining = false;
+  private readonly startedAt = Date.now();
   private subscribedOnce = false;
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
@@ -42,7 +43,13 @@ export class PushServer {
     this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
     this.routing = new RoutingRegistry(this.redis, this.keys, {
       serverId: config.serverId, heartbeatMs: config.heartbeatMs, retentionMs: config.retentionMs,
-    }, logger, () => this.hub.counts());
+    }, logger, () => this.hub.counts(), () => ({
+      connections: this.connections.size,
+      port: this.http.listening ? this.port : config.port,
+      host: config.host,
+      pid: process.pid,
+      startedAt: this.startedAt,
+    }));
     this.hub = new ChannelHub(this.store, this.routing, config.historyLimit, logger);
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
@@ -94,7 +101,11 @@ export class PushServer {
     return this.port;
   }
 
-  /** Stops accepting, leaves routing, tells clients to reconnect elsewhere (1001), closes Redis. */
+  /**
+   * Drains: answers /ready with 503 and refuses new sockets, leaves routing, lets every message
+   * already received reach the queue (its ack is sent if the socket is still open), closes the
+   * sockets with 1001 so clients reconnect elsewhere and resume with `since`, then disconnects.
+   */
   async stop(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
@@ -102,6 +113,7 @@ export class PushServer {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     await this.routing.unregister(this.hub.channelNames()).catch((err: Error) =>
       this.logger.warn('could not leave routing; routes expire after 3 heartbeats', { error: err.message }));
+    await this.queues.drain();
     for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down: reconnect');
     this.http.closeAllConnections();
     await closed;

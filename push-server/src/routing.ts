@@ -29,6 +29,8 @@ export class RoutingRegistry {
     private readonly logger: Logger,
     /** Local member count of every channel with members on this server. */
     private readonly channelCounts: () => Map<string, number>,
+    /** Read-outs published with every heartbeat (connections, address, …). */
+    private readonly info: () => Record<string, string | number> = () => ({}),
   ) {
     this.clock = new RedisClock(redis);
   }
@@ -97,7 +99,13 @@ export class RoutingRegistry {
         this.redis.hset(serverChannels, channel, members),
       );
     }
-    writes.push(this.redis.pexpire(serverChannels, this.lifetimeMs), this.redis.pexpire(this.keys.pushServers(), this.lifetimeMs));
+    const info = this.keys.serverInfo(id);
+    writes.push(
+      this.redis.pexpire(serverChannels, this.lifetimeMs),
+      this.redis.pexpire(this.keys.pushServers(), this.lifetimeMs),
+      this.redis.hset(info, { ...this.info(), heartbeatAt: this.clock.now() }),
+      this.redis.pexpire(info, this.lifetimeMs),
+    );
     await Promise.all(writes);
   }
 
@@ -108,7 +116,7 @@ export class RoutingRegistry {
     await this.beating;
     const writes: Promise<unknown>[] = [
       this.redis.zrem(this.keys.pushServers(), this.options.serverId),
-      this.redis.del(this.keys.serverChannels(this.options.serverId)),
+      this.redis.del(this.keys.serverChannels(this.options.serverId), this.keys.serverInfo(this.options.serverId)),
     ];
     for (const channel of channels) writes.push(this.redis.zrem(this.keys.channelRoutes(channel), this.options.serverId));
     await Promise.all(writes);

@@ -8,7 +8,7 @@ import { QueueWorker } from './queue-worker.js';
 
 const KEYS: SettingKey[] = [
   'redisUrl', 'redisCluster', 'redisPrefix', 'serverId', 'retentionMs', 'workerConcurrency', 'queuePartitions',
-  'heartbeatMs', 'stalledIntervalMs', 'logLevel',
+  'heartbeatMs', 'stalledIntervalMs', 'drainTimeoutMs', 'logLevel',
 ];
 
 const program = addSettingOptions(
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('finishing jobs in flight', { signal });
-    worker.stop().then((clean) => {
+    worker.stop(config.drainTimeoutMs).then((clean) => {
       if (!clean) logger.warn('jobs still running at the time limit: they will be re-run by another worker');
       process.exit(0);
     }, () => process.exit(1));

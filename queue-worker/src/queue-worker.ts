@@ -30,6 +30,7 @@ export class QueueWorker {
   private readonly workers: Worker[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly clock: RedisClock;
+  private readonly startedAt = Date.now();
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
     this.keys = new RedisKeys(config.redisPrefix);
@@ -79,7 +80,10 @@ export class QueueWorker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
     const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
-    await this.redis.zrem(this.keys.workers(), this.config.serverId).catch(() => undefined);
+    await Promise.all([
+      this.redis.zrem(this.keys.workers(), this.config.serverId),
+      this.redis.del(this.keys.workerInfo(this.config.serverId)),
+    ]).catch(() => undefined);
     await Promise.allSettled([this.redis.quit(), this.bull.quit()]);
     return finished;
   }
@@ -90,6 +94,13 @@ export class QueueWorker {
       this.stats.jobs++;
       this.stats.stored += result.stored;
       this.stats.duplicates += result.duplicates;
+      const info = this.keys.workerInfo(this.config.serverId);
+      // Live counters for `chat-producer stats`; best effort, never holds the job back.
+      void Promise.all([
+        this.redis.hincrby(info, 'jobs', 1),
+        this.redis.hincrby(info, 'stored', result.stored),
+        this.redis.hincrby(info, 'duplicates', result.duplicates),
+      ]).catch(() => undefined);
     } catch (err) {
       if (err instanceof InvalidJobError) throw new UnrecoverableError(`invalid job data: ${err.message}`);
       throw err;
@@ -99,9 +110,14 @@ export class QueueWorker {
   private async beat(): Promise<void> {
     await this.clock.sync();
     const now = this.clock.now();
+    const lifetime = 3 * this.config.heartbeatMs;
+    const info = this.keys.workerInfo(this.config.serverId);
     await Promise.all([
-      this.redis.zadd(this.keys.workers(), now + 3 * this.config.heartbeatMs, this.config.serverId),
+      this.redis.zadd(this.keys.workers(), now + lifetime, this.config.serverId),
       this.redis.zremrangebyscore(this.keys.workers(), '-inf', now),
+      this.redis.pexpire(this.keys.workers(), lifetime),
+      this.redis.hset(info, { failed: this.stats.failed, pid: process.pid, startedAt: this.startedAt, heartbeatAt: now }),
+      this.redis.pexpire(info, lifetime),
     ]);
   }
 }

@@ -52,6 +52,8 @@ export const SETTINGS = {
     describe: 'messages per second per connection (token bucket refill)' },
   rateBurst: { env: 'RATE_BURST', flag: '--rate-burst <n>', kind: 'int', min: 1, defaultValue: '40',
     describe: 'token bucket size per connection' },
+  drainTimeoutMs: { env: 'DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms <ms>', kind: 'int', min: 0, defaultValue: '10000',
+    describe: 'on SIGTERM, how long a worker waits for its jobs in flight before exiting' },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', kind: 'level', defaultValue: 'info',
     describe: 'error, warn, info, debug' },
 } as const satisfies Record<string, SettingDef>;
@@ -74,6 +76,7 @@ export interface Config {
   stalledIntervalMs: number;
   rateLimit: number;
   rateBurst: number;
+  drainTimeoutMs: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -163,6 +166,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     stalledIntervalMs: int('stalledIntervalMs'),
     rateLimit: int('rateLimit'),
     rateBurst: int('rateBurst'),
+    drainTimeoutMs: int('drainTimeoutMs'),
     logLevel: logLevel as Config['logLevel'],
   };
 }

@@ -29,8 +29,12 @@ export class RedisKeys {
   pushServers(): string { return `${this.prefix}:push-servers`; }
   /** HASH channel → local member count of one push server; expires with the server's heartbeat. */
   serverChannels(serverId: string): string { return `${this.prefix}:push-server:${serverId}:channels`; }
+  /** HASH of one push server's read-outs (connections, address, start time); expires with its heartbeat. */
+  serverInfo(serverId: string): string { return `${this.prefix}:push-server:${serverId}:info`; }
   /** ZSET of live queue workers: score = expiry (Redis clock, ms). */
   workers(): string { return `${this.prefix}:workers`; }
+  /** HASH of one worker's counters (jobs, stored, duplicates, failed); expires with its heartbeat. */
+  workerInfo(workerId: string): string { return `${this.prefix}:worker:${workerId}:info`; }
 
   /** BullMQ key prefix for the inbound queues. */
   queuePrefix(): string { return `${this.prefix}:q`; }

@@ -41,6 +41,8 @@ class PartitionProducer {
 
   get backlog(): number { return this.pending.length; }
 
+  get busy(): boolean { return this.inFlight || this.scheduled || this.pending.length > 0; }
+
   private async flush(): Promise<void> {
     if (this.inFlight || this.pending.length === 0) return;
     this.inFlight = true;
@@ -79,6 +81,11 @@ export class InboundQueues {
   /** Enqueues one message; resolves once the job holding it is in Redis. Order per channel is kept. */
   enqueue(message: InboundMessage): Promise<void> {
     return (this.producers[this.partitionOf(message.channel)] as PartitionProducer).enqueue(message);
+  }
+
+  /** Resolves once every message handed to `enqueue` so far is in Redis or has failed. */
+  async drain(): Promise<void> {
+    while (this.producers.some((p) => p.busy)) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Messages accepted but not yet handed to Redis. */

@@ -54,15 +54,18 @@ export async function waitForRedis(client: RedisClient, url: string, timeoutMs: 
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
+    let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         client.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), Math.max(100, deadline - Date.now()))),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer')), Math.max(100, deadline - Date.now())); }),
       ]);
       return;
     } catch (err) {
       lastError = err;
       await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      clearTimeout(timer);
     }
   }
   throw new Error(`cannot reach Redis at ${url} (${(lastError as Error)?.message ?? 'timeout'}): ` +

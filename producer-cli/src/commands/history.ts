@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { ChannelStore, historyFrame, isValidChannel, type MessageFrame } from '@chat/shared';
+import { intOption, openContext, out, withCommonOptions } from '../context.js';
+
+export function formatMessage(m: MessageFrame): string {
+  return `#${m.seq} ${new Date(m.timestamp).toISOString()} ${m.author}: ${m.text}`;
+}
+
+export function historyCommand(program: Command): void {
+  withCommonOptions(program.command('history'))
+    .description('print a channel\'s latest stored messages, oldest first')
+    .requiredOption('--channel <name>', 'chat channel')
+    .option('--limit <n>', 'how many of the latest messages (1-1000)', '10')
+    .option('--since <seq>', 'every retained message after this seq instead (at most --limit)')
+    .action(async (opts: Record<string, string>) => {
+      const channel = opts.channel as string;
+      if (!isValidChannel(channel)) throw new Error(`--channel ${JSON.stringify(channel)} is not a valid channel name`);
+      const limit = intOption(opts.limit, '--limit', 1, 1000);
+      const since = opts.since === undefined ? undefined : intOption(opts.since, '--since', 0);
+      const ctx = await openContext(opts);
+      try {
+        const store = new ChannelStore(ctx.redis, ctx.keys, ctx.config.retentionMs);
+        const read = await store.read(channel, since === undefined ? { last: limit } : { since, cap: limit });
+        const frame = historyFrame(channel, read);
+        if (ctx.json) { out(JSON.stringify(frame)); return; }
+        for (const m of frame.messages) out(formatMessage(m));
+        out(`(${frame.messages.length} shown; latest seq ${frame.seq}${frame.complete ? '' : '; incomplete: older messages were trimmed or the limit cut the list'})`);
+      } finally {
+        await ctx.close();
+      }
+    });
+}
