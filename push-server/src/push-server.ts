@@ -140,6 +140,11 @@ export class PushServer {
   }
 
   private accept(ws: WebSocket, user: string, channels: string[]): void {
+    if (this.draining) {
+      // The handshake finished after the drain began: send this client elsewhere too.
+      ws.close(CloseCode.GoingAway, 'server shutting down: reconnect');
+      return;
+    }
     const id = randomBytes(6).toString('base64url');
     const conn = new ClientConnection(id, user, ws, {
       hub: this.hub,

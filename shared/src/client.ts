@@ -2,6 +2,10 @@
  * A small typed client of the chat protocol, for Node (pass `ws`'s WebSocket) and the browser
  * (uses the global WebSocket). Requests return promises matched to the server's answers:
  * `send` to its `ack` (by id), `join` to its `history`, `leave` to `left`, `ping` to `pong`.
+ *
+ * Events fire synchronously in the order frames arrive. A promise settles later (a microtask),
+ * possibly after live `message` events that arrived in the same network chunk, so a client that
+ * tracks `seq` should take history from the `history` event, not from `await join()`.
  */
 import type {
   AckFrame, ErrorFrame, HistoryFrame, LeftFrame, MessageFrame, PresenceFrame, ServerFrame, WelcomeFrame,

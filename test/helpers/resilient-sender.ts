@@ -12,6 +12,8 @@ export class ResilientSender {
   reconnects = 0;
   private client: ChatClient | undefined;
   private lastSeq = 0;
+  private closing = false;
+  private reconnecting: Promise<void> | undefined;
 
   constructor(private readonly urls: () => string[], readonly user: string, readonly channel: string) {}
 
@@ -20,18 +22,24 @@ export class ResilientSender {
       for (const url of this.urls()) {
         try {
           const client = await ChatClient.connect(url, { user: this.user, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 3000 });
-          client.on('message', (m) => {
+          const take = (m: MessageFrame): void => {
             if (m.channel !== this.channel || m.seq <= this.lastSeq) return;
             this.lastSeq = m.seq;
             this.received.push(m);
+          };
+          // History and live messages are handled in the events, in arrival order: the join()
+          // promise settles later, possibly after live frames that arrived in the same chunk.
+          client.on('history', (h) => {
+            if (h.channel !== this.channel) return;
+            for (const m of h.messages) take(m);
+            // A first join (no since) starts the stream at the channel's current seq.
+            this.lastSeq = Math.max(this.lastSeq, h.seq);
           });
-          const history = await client.join(this.channel, this.lastSeq === 0 ? undefined : this.lastSeq);
-          for (const m of history.messages) {
-            if (m.seq > this.lastSeq) { this.lastSeq = m.seq; this.received.push(m); }
-          }
-          // A first join (no since) starts the stream at the channel's current seq.
-          this.lastSeq = Math.max(this.lastSeq, history.seq);
+          client.on('message', take);
+          await client.join(this.channel, this.lastSeq === 0 ? undefined : this.lastSeq);
           this.client = client;
+          // Like a real client: reconnect as soon as the server goes away, not only on the next send.
+          client.on('close', () => { if (!this.closing) void this.reconnect(); });
           return;
         } catch {
           // That server is draining or gone: try the next one.
@@ -42,13 +50,20 @@ export class ResilientSender {
     }
   }
 
+  private reconnect(): Promise<void> {
+    this.reconnecting ??= (async () => {
+      this.reconnects++;
+      await this.connect();
+    })().finally(() => { this.reconnecting = undefined; });
+    return this.reconnecting;
+  }
+
   /** Sends until acknowledged, reconnecting (and resending with the same id) as needed. */
   async send(text: string, id: string): Promise<void> {
     for (;;) {
       const client = this.client;
       if (!client || !client.isOpen) {
-        this.reconnects++;
-        await this.connect();
+        await this.reconnect();
         continue;
       }
       try {
@@ -62,6 +77,8 @@ export class ResilientSender {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await this.reconnecting;
     await this.client?.close();
   }
 }
