@@ -110,11 +110,13 @@ export class PushServer {
     if (this.draining) return;
     this.draining = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
-    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    // Until the sockets are closed the HTTP server stays up, answering /ready with 503 and
+    // refusing upgrades, so a load balancer sees the drain rather than a refused connection.
     await this.routing.unregister(this.hub.channelNames()).catch((err: Error) =>
       this.logger.warn('could not leave routing; routes expire after 3 heartbeats', { error: err.message }));
     await this.queues.drain();
     for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down: reconnect');
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await closed;
     await this.queues.close();
