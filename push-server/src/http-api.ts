@@ -6,7 +6,7 @@ import {
   ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys,
 } from '@chat/shared';
 import { RoutingRegistry } from './routing.js';
-import { CHAT_PAGE } from './page.js';
+import type { Asset } from './web-assets.js';
 
 export interface HttpApiDeps {
   serverId: string;
@@ -17,6 +17,8 @@ export interface HttpApiDeps {
   logger: Logger;
   /** True while the server accepts traffic and Redis answers. */
   isReady(): boolean;
+  /** The browser page's files by path. */
+  assets: Map<string, Asset>;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -57,9 +59,13 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     return;
   }
   const path = url.pathname;
-  if (path === '/' || path === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(CHAT_PAGE);
+  const asset = deps.assets.get(path);
+  if (asset) {
+    res.writeHead(200, {
+      'content-type': asset.type, 'cache-control': asset.cache, 'content-length': asset.body.length,
+      'x-content-type-options': 'nosniff',
+    });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
     return;
   }
   if (path === '/health') { json(res, 200, { status: 'ok', serverId: deps.serverId }); return; }

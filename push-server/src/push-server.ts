@@ -15,6 +15,7 @@ import { ChannelHub } from './channel-hub.js';
 import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
 import { RoutingRegistry } from './routing.js';
+import { loadWebAssets } from './web-assets.js';
 
 /** The server pings every connection this often and drops one that missed two pongs. */
 export const PING_INTERVAL_MS = 30_000;
@@ -59,6 +60,7 @@ export class PushServer {
       historyLimit: config.historyLimit,
       logger,
       isReady: () => this.isReady(),
+      assets: loadWebAssets(),
     }));
     this.wss = new WebSocketServer({
       noServer: true,

@@ -1,0 +1,143 @@
+/**
+ * The browser chat page in Debian's Chromium against a real stack.
+ */
+import { expect } from 'chai';
+import type { Browser, Page } from 'playwright-core';
+import { launchOrSkip, screenshot, sendFromPage, shownSeqs, shownTexts } from '../helpers/browser.js';
+import { Stack } from '../helpers/stack.js';
+
+async function open(browser: Browser, stack: Stack, server: number, user: string, channel: string, extra = '', width = 1000): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width, height: 700 } });
+  page.on('pageerror', (err) => { throw err; });
+  await page.goto(`${stack.push(server).httpUrl}/?channel=${channel}&user=${encodeURIComponent(user)}&join=1${extra}`);
+  await page.waitForSelector('#status[data-state="connected"]');
+  return page;
+}
+
+async function waitForTexts(page: Page, expected: string[], timeout = 15_000): Promise<void> {
+  await page.waitForFunction((want) => {
+    const got = [...document.querySelectorAll('#log li[data-seq] .text')].map((e) => e.textContent);
+    return got.length >= want.length;
+  }, expected, { timeout });
+  expect(await shownTexts(page)).to.deep.equal(expected);
+}
+
+describe('browser page', function () {
+  let stack: Stack;
+  let browser: Browser;
+  before(async function () {
+    browser = await launchOrSkip(this);
+    stack = await Stack.start({ pushServers: 2, workers: 2 });
+  });
+  after(async function () {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it('lets two pages on different push servers see each other\'s messages, and a late page the history', async function () {
+    const ann = await open(browser, stack, 0, 'ann', 'lobby');
+    const ben = await open(browser, stack, 1, 'ben', 'lobby');
+    await sendFromPage(ann, 'hello from ann');
+    await waitForTexts(ben, ['hello from ann']);
+    await sendFromPage(ben, 'hi ann, ben here');
+    await waitForTexts(ann, ['hello from ann', 'hi ann, ben here']);
+    await waitForTexts(ben, ['hello from ann', 'hi ann, ben here']);
+    expect(await ann.locator('#log li.mine .text').allTextContents()).to.deep.equal(['hello from ann']);
+    expect(await ann.locator('#log li[data-seq] .author').allTextContents()).to.deep.equal(['ann', 'ben']);
+    expect(await ann.locator('#log li[data-seq] time').first().textContent()).to.match(/\d{1,2}:\d{2}/);
+    await screenshot(ann, 'two-pages-ann');
+    await screenshot(ben, 'two-pages-ben');
+
+    const cay = await open(browser, stack, 1, 'cay', 'lobby');
+    await waitForTexts(cay, ['hello from ann', 'hi ann, ben here']);
+    expect(await cay.inputValue('#channel')).to.equal('lobby');
+    await screenshot(cay, 'late-joiner-history');
+    const phone = await open(browser, stack, 0, 'dee', 'lobby', '', 375);
+    await waitForTexts(phone, ['hello from ann', 'hi ann, ben here']);
+    await screenshot(phone, 'phone-width');
+    await Promise.all([ann, ben, cay, phone].map((p) => p.close()));
+  });
+
+  it('shows an HTML or script payload as text', async function () {
+    const eve = await open(browser, stack, 0, 'eve', 'html');
+    const payload = '<img src=x onerror="window.__xss=1"><b>bold</b><script>window.__xss=2</script>';
+    const viewer = await open(browser, stack, 1, 'vic', 'html');
+    await sendFromPage(eve, payload);
+    await waitForTexts(viewer, [payload]);
+    expect(await viewer.evaluate(() => (window as unknown as { __xss?: number }).__xss)).to.equal(undefined);
+    expect(await viewer.locator('#log b, #log img, #log script').count()).to.equal(0);
+    await screenshot(viewer, 'html-as-text');
+    await Promise.all([eve.close(), viewer.close()]);
+  });
+
+  it('refuses a message that is too long, inline, and keeps the page usable', async function () {
+    const page = await open(browser, stack, 0, 'long', 'limits');
+    await sendFromPage(page, 'x'.repeat(5000));
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).to.match(/too long/);
+    await sendFromPage(page, 'short one');
+    await waitForTexts(page, ['short one']);
+    expect(await page.isHidden('#error')).to.equal(true);
+    await page.close();
+  });
+});
+
+describe('browser page: losing its push server', function () {
+  let stack: Stack;
+  let browser: Browser;
+  before(async function () {
+    browser = await launchOrSkip(this);
+    stack = await Stack.start({ pushServers: 2, workers: 1 });
+  });
+  after(async function () {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it('reconnects to another push server when its own dies, showing what was sent meanwhile exactly once', async function () {
+    const servers = `&servers=${encodeURIComponent(`${stack.push(0).url},${stack.push(1).url}`)}`;
+    const away = await open(browser, stack, 0, 'away', 'resume', servers);
+    const stay = await open(browser, stack, 1, 'stay', 'resume');
+    await sendFromPage(stay, 'before 1');
+    await waitForTexts(away, ['before 1']);
+    await stack.push(0).program.kill('SIGKILL');
+    await away.waitForSelector('#status[data-state="reconnecting"]');
+    const meanwhile = ['during 1', 'during 2', 'during 3'];
+    for (const text of meanwhile) {
+      await sendFromPage(stay, text);
+      await stay.waitForFunction((t) => [...document.querySelectorAll('#log li[data-seq] .text')].some((e) => e.textContent === t), text);
+    }
+    await away.waitForSelector('#status[data-state="connected"]', { timeout: 20_000 });
+    await sendFromPage(away, 'back again');
+    const expected = ['before 1', ...meanwhile, 'back again'];
+    await waitForTexts(away, expected);
+    await waitForTexts(stay, expected);
+    expect(await shownSeqs(away)).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(await away.getAttribute('#status', 'title')).to.contain(stack.push(1).serverId);
+    await screenshot(away, 'reconnected');
+    await Promise.all([away.close(), stay.close()]);
+  });
+});
+
+describe('browser page: server-side limits', function () {
+  let stack: Stack;
+  let browser: Browser;
+  before(async function () {
+    browser = await launchOrSkip(this);
+    stack = await Stack.start({ pushServers: 1, workers: 1, env: { RATE_LIMIT: '2', RATE_BURST: '3' } });
+  });
+  after(async function () {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it('shows the server\'s rate_limited error inline', async function () {
+    const page = await open(browser, stack, 0, 'fast', 'rate');
+    for (let i = 0; i < 6; i++) await sendFromPage(page, `burst ${i}`);
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).to.match(/too fast/);
+    await screenshot(page, 'rate-limited');
+    await page.close();
+  });
+
+});
