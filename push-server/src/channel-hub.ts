@@ -11,10 +11,15 @@
 import {
   ChannelStore, frameHead, historyFrameJson, MAX_SINCE_MESSAGES, type HistoryRead, type Logger,
 } from '@chat/shared';
+import { LocalPresence, parsePresenceEvent, type PresenceStore } from './presence.js';
 
 /** What the hub needs of a connection. */
 export interface MemberSink {
   readonly id: string;
+  /** The connection's user name (unique per channel). */
+  readonly user: string;
+  /** The client's session id (`session` query parameter), '' when none: lets it reclaim its name. */
+  readonly session: string;
   /** Sends an already-serialised frame (text). */
   sendFrame(frame: Buffer | string): void;
   readonly isOpen: boolean;
@@ -26,9 +31,16 @@ export interface RouteControl {
   count(channel: string, members: number): Promise<void>;
 }
 
+/** A join refused because another live connection holds the name in the channel. */
+export class NameTakenError extends Error {
+  override name = 'NameTakenError';
+}
+
 export class Subscription {
   /** Last seq delivered to this member in this channel. */
   seq = 0;
+  /** True once the member got the full presence list; diffs follow it. */
+  presenceSent = false;
   /** True while history or a gap fill is being read; live messages wait in `held`. */
   loading = true;
   held: { seq: number; frame: Buffer }[] = [];
@@ -39,6 +51,18 @@ interface LocalChannel {
   members: Map<string, Subscription>;
   /** Resolves once this server is routed for the channel. */
   routed: Promise<void>;
+  presence: LocalPresence;
+  /** Resolves once `presence` holds the names read from Redis. */
+  presenceRead: Promise<void> | undefined;
+  flushTimer: NodeJS.Timeout | undefined;
+}
+
+export interface HubOptions {
+  historyLimit: number;
+  /** Presence diffs are sent at most this often per channel. */
+  presenceIntervalMs: number;
+  /** Whether one user may hold its name from several connections (authenticated users). */
+  allowSameUser: boolean;
 }
 
 export interface DeliveryStats {
@@ -50,12 +74,37 @@ export class ChannelHub {
   private readonly channels = new Map<string, LocalChannel>();
   readonly stats: DeliveryStats = { delivered: 0, gapFills: 0 };
 
+  private sweepTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly store: ChannelStore,
     private readonly routes: RouteControl,
-    private readonly historyLimit: number,
+    private readonly presence: PresenceStore,
+    private readonly options: HubOptions,
     private readonly logger: Logger,
   ) {}
+
+  /** Sweeps dead servers' names from every local channel this often (half a heartbeat). */
+  startPresenceSweeps(intervalMs: number): void {
+    this.sweepTimer = setInterval(() => {
+      for (const channel of this.channels.keys()) {
+        this.presence.sweep(channel, true).catch((err: Error) => this.logger.debug('presence sweep failed', { channel, error: err.message }));
+      }
+    }, intervalMs);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const local of this.channels.values()) if (local.flushTimer) clearTimeout(local.flushTimer);
+  }
+
+  /** The full presence frame of a channel the member joined, from this server's copy. */
+  presenceFrame(member: MemberSink, channel: string): string | undefined {
+    const local = this.channels.get(channel);
+    if (!local?.members.has(member.id) || !local.presence.ready) return undefined;
+    return JSON.stringify({ type: 'presence', channel, users: local.presence.list() });
+  }
 
   /** Local member count per channel. */
   counts(): Map<string, number> {
@@ -80,7 +129,10 @@ export class ChannelHub {
     const sub = new Subscription(member, channel);
     let local = this.channels.get(channel);
     if (!local) {
-      local = { members: new Map([[member.id, sub]]), routed: Promise.resolve() };
+      local = {
+        members: new Map([[member.id, sub]]), routed: Promise.resolve(), presence: new LocalPresence(),
+        presenceRead: undefined, flushTimer: undefined,
+      };
       this.channels.set(channel, local);
       local.routed = this.routes.add(channel);
     } else {
@@ -92,22 +144,44 @@ export class ChannelHub {
       // The route must be visible to workers before history is read: then every message stored
       // after the read is published to this server and nothing falls between the two.
       await local.routed;
-      const read = await this.store.read(channel, since === undefined ? { last: this.historyLimit } : { since, cap: MAX_SINCE_MESSAGES });
+      if (!(await this.presence.claim(channel, member.id, member.user, this.options.allowSameUser, member.session))) {
+        throw new NameTakenError(`${member.user} is already in ${channel}: connect with another name`);
+      }
+      await this.presenceReady(local, channel);
+      const read = await this.store.read(channel, since === undefined ? { last: this.options.historyLimit } : { since, cap: MAX_SINCE_MESSAGES });
       if (this.channels.get(channel)?.members.get(member.id) !== sub) return; // left or re-joined meanwhile
-      if (member.isOpen) member.sendFrame(historyFrameJson(channel, read));
+      if (member.isOpen) {
+        member.sendFrame(historyFrameJson(channel, read));
+        member.sendFrame(JSON.stringify({ type: 'presence', channel, users: local.presence.list() }));
+      }
+      sub.presenceSent = true;
       sub.seq = read.seq;
       this.release(sub);
     } catch (err) {
-      this.leave(member, channel);
+      if (this.channels.get(channel)?.members.get(member.id) === sub) this.leave(member, channel);
       throw err;
     }
   }
 
-  /** Removes a member from a channel; the last one out unroutes the channel. Returns false if not joined. */
+  /** Reads the channel's names once per local channel; later joins reuse the copy. */
+  private async presenceReady(local: LocalChannel, channel: string): Promise<void> {
+    local.presenceRead ??= this.presence.sweep(channel, true).then((names) => local.presence.init(names));
+    try {
+      await local.presenceRead;
+    } catch (err) {
+      local.presenceRead = undefined;
+      throw err;
+    }
+  }
+
+  /** Removes a member from a channel and frees its name; the last one out unroutes the channel. Returns false if not joined. */
   leave(member: MemberSink, channel: string): boolean {
     const local = this.channels.get(channel);
     if (!local || !local.members.delete(member.id)) return false;
+    // Issued before the route removal on the same connection, so Redis runs them in this order.
+    this.presence.release(channel, member.id).catch((err: Error) => this.logger.warn('presence release failed', { channel, error: err.message }));
     if (local.members.size === 0) {
+      if (local.flushTimer) clearTimeout(local.flushTimer);
       this.channels.delete(channel);
       this.routes.remove(channel).catch((err: Error) => this.logger.warn('unroute failed', { channel, error: err.message }));
     } else {
@@ -116,8 +190,9 @@ export class ChannelHub {
     return true;
   }
 
-  /** Delivers one frame from this server's inbox to the channel's local members, in seq order. */
+  /** Delivers one frame from this server's inbox: a stored message, or a presence change. */
   dispatch(frame: string): void {
+    if (frame.startsWith('p\n')) { this.presenceEvent(frame); return; }
     const head = frameHead(frame);
     if (!head) {
       this.logger.warn('dropped an inbox frame of unknown shape', { frame: frame.slice(0, 120) });
@@ -127,6 +202,24 @@ export class ChannelHub {
     if (!local) return;
     const bytes = Buffer.from(frame); // serialised once, sent to every member as is
     for (const sub of local.members.values()) this.offer(sub, head.seq, bytes);
+  }
+
+  private presenceEvent(payload: string): void {
+    const event = parsePresenceEvent(payload);
+    const local = event ? this.channels.get(event.channel) : undefined;
+    if (!event || !local || !local.presence.apply(event.joined, event.user) || local.flushTimer) return;
+    local.flushTimer = setTimeout(() => {
+      local.flushTimer = undefined;
+      this.flushPresence(event.channel, local);
+    }, this.options.presenceIntervalMs);
+  }
+
+  /** Sends the coalesced presence change to every member that already has the full list. */
+  private flushPresence(channel: string, local: LocalChannel): void {
+    const diff = local.presence.takeDiff();
+    if (!diff) return;
+    const frame = Buffer.from(JSON.stringify({ type: 'presence', channel, joined: diff.joined, left: diff.left }));
+    for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendFrame(frame);
   }
 
   /**

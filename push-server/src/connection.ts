@@ -7,7 +7,7 @@ import {
   ErrorCode, errorFrame, parseClientFrame, type ClientFrame, type ErrorFrame, type InboundMessage, type Logger,
   type SendFrame, type ServerFrame,
 } from '@chat/shared';
-import type { ChannelHub, MemberSink } from './channel-hub.js';
+import { NameTakenError, type ChannelHub, type MemberSink } from './channel-hub.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface ConnectionDeps {
@@ -29,6 +29,7 @@ export class ClientConnection implements MemberSink {
   constructor(
     readonly id: string,
     readonly user: string,
+    readonly session: string,
     private readonly socket: WebSocket,
     private readonly deps: ConnectionDeps,
   ) {
@@ -90,7 +91,8 @@ export class ClientConnection implements MemberSink {
           await this.deps.hub.join(this, frame.channel, frame.since);
         } catch (err) {
           this.channels.delete(frame.channel);
-          this.fail(err, frame.channel);
+          if (err instanceof NameTakenError) this.send(errorFrame(ErrorCode.NameTaken, err.message, { channel: frame.channel }));
+          else this.fail(err, frame.channel);
         }
         return;
       case 'leave':
@@ -98,10 +100,12 @@ export class ClientConnection implements MemberSink {
         this.channels.delete(frame.channel);
         this.send({ type: 'left', channel: frame.channel });
         return;
-      case 'presence':
-        if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel); return; }
-        this.send(errorFrame(ErrorCode.Internal, 'presence is not available on this server version', { channel: frame.channel }));
+      case 'presence': {
+        const presence = this.deps.hub.presenceFrame(this, frame.channel);
+        if (presence === undefined) { this.notJoined(frame.channel); return; }
+        this.sendFrame(presence);
         return;
+      }
       case 'message':
         await this.message(frame);
         return;

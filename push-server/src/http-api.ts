@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys,
 } from '@chat/shared';
+import { PresenceStore } from './presence.js';
 import { RoutingRegistry } from './routing.js';
 import type { Asset } from './web-assets.js';
 
@@ -75,10 +76,19 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     return;
   }
   if (path === '/channels') {
-    const members = await RoutingRegistry.channelMembers(deps.redis, deps.keys);
-    const channels = [...members].filter(([, n]) => n > 0).map(([name, n]) => ({ name, members: n }))
+    // Channels come from the live servers' registries, member counts from presence.
+    const names = [...(await RoutingRegistry.channelMembers(deps.redis, deps.keys)).keys()];
+    const counts = await Promise.all(names.map((name) => deps.redis.hlen(deps.keys.channelPresence(name))));
+    const channels = names.map((name, i) => ({ name, members: Number(counts[i]) })).filter((c) => c.members > 0)
       .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
     json(res, 200, { channels });
+    return;
+  }
+  const presence = /^\/channels\/([^/]+)\/presence$/.exec(path);
+  if (presence) {
+    const name = decodeURIComponent(presence[1] as string);
+    if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
+    json(res, 200, { channel: name, users: await PresenceStore.names(deps.redis, deps.keys, name) });
     return;
   }
   const match = /^\/channels\/([^/]+)\/messages$/.exec(path);

@@ -7,7 +7,7 @@ import { PushServer } from './push-server.js';
 
 const KEYS: SettingKey[] = [
   'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
-  'maxTextBytes', 'queuePartitions', 'heartbeatMs', 'rateLimit', 'rateBurst', 'logLevel',
+  'maxTextBytes', 'queuePartitions', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'logLevel',
 ];
 
 const program = addSettingOptions(

@@ -16,6 +16,7 @@ import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
 import { RoutingRegistry } from './routing.js';
 import { loadWebAssets } from './web-assets.js';
+import { PresenceStore } from './presence.js';
 
 /** The server pings every connection this often and drops one that missed two pongs. */
 export const PING_INTERVAL_MS = 30_000;
@@ -28,6 +29,7 @@ export class PushServer {
   private readonly queues: InboundQueues;
   private readonly hub: ChannelHub;
   private readonly routing: RoutingRegistry;
+  private readonly presence: PresenceStore;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, ClientConnection>();
@@ -51,7 +53,12 @@ export class PushServer {
       pid: process.pid,
       startedAt: this.startedAt,
     }));
-    this.hub = new ChannelHub(this.store, this.routing, config.historyLimit, logger);
+    this.presence = new PresenceStore(this.redis, this.keys, config.serverId, this.routing.lifetimeMs);
+    this.hub = new ChannelHub(this.store, this.routing, this.presence, {
+      historyLimit: config.historyLimit,
+      presenceIntervalMs: config.presenceIntervalMs,
+      allowSameUser: false,
+    }, logger);
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
       redis: this.redis,
@@ -93,6 +100,7 @@ export class PushServer {
     await this.subscriber.subscribe(this.keys.serverInbox(this.config.serverId));
     this.subscribedOnce = true;
     await this.routing.start();
+    this.hub.startPresenceSweeps(Math.max(25, Math.round(this.config.heartbeatMs / 2)));
     this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.pingTimer.unref();
     await new Promise<void>((resolve, reject) => {
@@ -112,12 +120,16 @@ export class PushServer {
     if (this.draining) return;
     this.draining = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    this.hub.stop();
     // Until the sockets are closed the HTTP server stays up, answering /ready with 503 and
     // refusing upgrades, so a load balancer sees the drain rather than a refused connection.
     await this.routing.unregister(this.hub.channelNames()).catch((err: Error) =>
       this.logger.warn('could not leave routing; routes expire after 3 heartbeats', { error: err.message }));
     await this.queues.drain();
-    for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down: reconnect');
+    for (const conn of this.connections.values()) {
+      conn.close(CloseCode.GoingAway, 'server shutting down: reconnect');
+      conn.dispose(); // frees its names now, while Redis is still connected
+    }
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await closed;
@@ -138,19 +150,24 @@ export class PushServer {
       refuse(400, 'user must be 1-64 characters without control characters');
       return;
     }
+    const session = url.searchParams.get('session') ?? '';
+    if (!/^[A-Za-z0-9_-]{0,64}$/.test(session)) {
+      refuse(400, 'session must be up to 64 letters, digits, "_" or "-"');
+      return;
+    }
     const user = userParam ?? `guest-${randomBytes(3).toString('hex')}`;
     const channels = url.searchParams.getAll('channel');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, user, channels));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, user, session, channels));
   }
 
-  private accept(ws: WebSocket, user: string, channels: string[]): void {
+  private accept(ws: WebSocket, user: string, session: string, channels: string[]): void {
     if (this.draining) {
       // The handshake finished after the drain began: send this client elsewhere too.
       ws.close(CloseCode.GoingAway, 'server shutting down: reconnect');
       return;
     }
     const id = randomBytes(6).toString('base64url');
-    const conn = new ClientConnection(id, user, ws, {
+    const conn = new ClientConnection(id, user, session, ws, {
       hub: this.hub,
       enqueue: (m) => this.queues.enqueue(m),
       logger: this.logger,

@@ -14,8 +14,11 @@ export interface RoutingOptions {
   retentionMs: number;
 }
 
-/** How many heartbeats a route outlives its last refresh. */
-export const ROUTE_LIFETIME_BEATS = 3;
+/**
+ * How many heartbeats a route outlives its last refresh. Presence sweeps run every half
+ * heartbeat, so a dead server's routes and names are gone within 3 heartbeats of its last one.
+ */
+export const ROUTE_LIFETIME_BEATS = 2.5;
 
 export class RoutingRegistry {
   private readonly clock: RedisClock;
@@ -35,8 +38,8 @@ export class RoutingRegistry {
     this.clock = new RedisClock(redis);
   }
 
-  private get lifetimeMs(): number {
-    return this.options.heartbeatMs * ROUTE_LIFETIME_BEATS;
+  get lifetimeMs(): number {
+    return Math.round(this.options.heartbeatMs * ROUTE_LIFETIME_BEATS);
   }
 
   /** Registers this server and starts the heartbeat. */

@@ -41,6 +41,8 @@ export class ChatSession {
   private readonly presence = new Set<string>();
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
+  /** Sent on every (re)connect so this session can take its name back at once. */
+  private readonly session = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
   /** The server's text limit, from its welcome. */
   maxTextBytes = 4096;
 
@@ -92,7 +94,7 @@ export class ChatSession {
       const url = servers[(this.serverIndex + i) % servers.length] as string;
       let client: ChatClient;
       try {
-        client = await ChatClient.connect(url, { user: this.options.user, timeoutMs: 5000 });
+        client = await ChatClient.connect(url, { user: this.options.user, session: this.session, timeoutMs: 5000 });
       } catch {
         continue;
       }

@@ -28,6 +28,8 @@ export interface ConnectOptions {
   socket?: SocketFactory;
   user?: string;
   token?: string;
+  /** A client session id kept across reconnects: lets it reclaim its name before the old connection is swept. */
+  session?: string;
   /** Channels to join at once (`channel=` query parameters). */
   channels?: string[];
   /** Fail if no `welcome` arrives in this time. Default 10 s. */
@@ -54,11 +56,12 @@ type Events = {
 };
 
 /** Builds the WebSocket URL of a push server from its base (`ws://host:port` or `http://host:port`). */
-export function chatUrl(base: string, options: Pick<ConnectOptions, 'user' | 'token' | 'channels'> = {}): string {
+export function chatUrl(base: string, options: Pick<ConnectOptions, 'user' | 'token' | 'channels' | 'session'> = {}): string {
   const url = new URL(base.replace(/^http/, 'ws'));
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/ws';
   if (options.user !== undefined) url.searchParams.set('user', options.user);
   if (options.token !== undefined) url.searchParams.set('token', options.token);
+  if (options.session !== undefined) url.searchParams.set('session', options.session);
   for (const c of options.channels ?? []) url.searchParams.append('channel', c);
   return url.toString();
 }

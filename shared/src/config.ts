@@ -52,6 +52,8 @@ export const SETTINGS = {
     describe: 'messages per second per connection (token bucket refill)' },
   rateBurst: { env: 'RATE_BURST', flag: '--rate-burst <n>', kind: 'int', min: 1, defaultValue: '40',
     describe: 'token bucket size per connection' },
+  presenceIntervalMs: { env: 'PRESENCE_INTERVAL_MS', flag: '--presence-interval-ms <ms>', kind: 'int', min: 10, defaultValue: '250',
+    describe: 'presence changes are coalesced into at most one frame per channel this often' },
   drainTimeoutMs: { env: 'DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms <ms>', kind: 'int', min: 0, defaultValue: '10000',
     describe: 'on SIGTERM, how long a worker waits for its jobs in flight before exiting' },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level <level>', kind: 'level', defaultValue: 'info',
@@ -77,6 +79,7 @@ export interface Config {
   rateLimit: number;
   rateBurst: number;
   drainTimeoutMs: number;
+  presenceIntervalMs: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -148,6 +151,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`${raw('redisPrefix').source} must not contain braces or spaces, got ${JSON.stringify(prefix)}`);
   }
   const serverIdRaw = raw('serverId').value?.trim();
+  if (serverIdRaw && !/^[A-Za-z0-9_.:-]{1,128}$/.test(serverIdRaw)) {
+    throw new ConfigError(`${raw('serverId').source} may use only letters, digits and _ . : - (up to 128), got ${JSON.stringify(serverIdRaw)}`);
+  }
   const port = int('port');
   if (port > 65535) throw new ConfigError(`${raw('port').source} must be at most 65535, got ${port}`);
   return {
@@ -167,6 +173,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     rateLimit: int('rateLimit'),
     rateBurst: int('rateBurst'),
     drainTimeoutMs: int('drainTimeoutMs'),
+    presenceIntervalMs: int('presenceIntervalMs'),
     logLevel: logLevel as Config['logLevel'],
   };
 }

@@ -16,6 +16,24 @@ export class RedisKeys {
   /** ZSET of the push servers with members in the channel: score = expiry (Redis clock, ms). */
   channelRoutes(channel: string): string { return `${this.prefix}:ch:{${channel}}:routes`; }
 
+  /** HASH user → number of connections holding the name in the channel. */
+  channelPresence(channel: string): string { return `${this.prefix}:ch:{${channel}}:presence`; }
+  /** HASH `server \t connection` → user: who holds which name. */
+  channelHolders(channel: string): string { return `${this.prefix}:ch:{${channel}}:holders`; }
+  /** HASH server → number of holders it has in the channel (finds a dead server's names). */
+  channelHolderServers(channel: string): string { return `${this.prefix}:ch:{${channel}}:hservers`; }
+
+  /** HASH user → the client session holding the name (lets that session reconnect at once). */
+  channelSessions(channel: string): string { return `${this.prefix}:ch:{${channel}}:sessions`; }
+
+  /** The presence keys of a channel in the order the presence scripts take them. */
+  presenceKeys(channel: string): [string, string, string, string, string] {
+    return [
+      this.channelPresence(channel), this.channelHolders(channel), this.channelHolderServers(channel),
+      this.channelRoutes(channel), this.channelSessions(channel),
+    ];
+  }
+
   /** The four keys of a channel in the order the Lua scripts take them. */
   channelKeys(channel: string): [string, string, string, string] {
     return [this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel)];

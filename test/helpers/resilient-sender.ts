@@ -13,6 +13,7 @@ export class ResilientSender {
   private client: ChatClient | undefined;
   private lastSeq = 0;
   private closing = false;
+  private readonly session = `s${Math.random().toString(36).slice(2, 12)}`;
   private reconnecting: Promise<void> | undefined;
 
   constructor(private readonly urls: () => string[], readonly user: string, readonly channel: string) {}
@@ -21,7 +22,7 @@ export class ResilientSender {
     for (let attempt = 0; ; attempt++) {
       for (const url of this.urls()) {
         try {
-          const client = await ChatClient.connect(url, { user: this.user, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 3000 });
+          const client = await ChatClient.connect(url, { user: this.user, session: this.session, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 3000 });
           const take = (m: MessageFrame): void => {
             if (m.channel !== this.channel || m.seq <= this.lastSeq) return;
             this.lastSeq = m.seq;

@@ -1,0 +1,20 @@
+--[[
+  Heartbeat of a channel's presence: drops the names of servers whose route expired (publishing
+  their departure) and keeps the presence keys alive while servers use them. With ARGV[4] = "1"
+  it also returns the names present.
+
+  KEYS[1] presence  KEYS[2] holders  KEYS[3] hservers  KEYS[4] routes  KEYS[5] sessions
+  (see claim-presence-5.lua)
+  ARGV[1] pub/sub inbox prefix  ARGV[2] channel name  ARGV[3] key lifetime (ms, 0 = leave as is)
+  ARGV[4] "1" to return the names
+
+  Returns: the names present (ARGV[4] = "1"), else the number of names.
+]]
+--- @include "now-ms"
+--- @include "presence-sweep"
+
+sweepDeadServers(KEYS, nowMs(), ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 and redis.call('EXISTS', KEYS[1]) == 1 then keepPresence(KEYS, ttl) end
+if ARGV[4] == '1' then return redis.call('HKEYS', KEYS[1]) end
+return redis.call('HLEN', KEYS[1])
