@@ -45,6 +45,8 @@ describe('browser page', function () {
     expect(await ann.locator('#log li.mine .text').allTextContents()).to.deep.equal(['hello from ann']);
     expect(await ann.locator('#log li[data-seq] .author').allTextContents()).to.deep.equal(['ann', 'ben']);
     expect(await ann.locator('#log li[data-seq] time').first().textContent()).to.match(/\d{1,2}:\d{2}/);
+    await ann.waitForFunction(() => document.querySelectorAll('#presence li').length === 2);
+    expect(await ann.locator('#presence li').allTextContents()).to.deep.equal(['ann (you)', 'ben']);
     await screenshot(ann, 'two-pages-ann');
     await screenshot(ben, 'two-pages-ben');
 
@@ -55,6 +57,14 @@ describe('browser page', function () {
     const phone = await open(browser, stack, 0, 'dee', 'lobby', '', 375);
     await waitForTexts(phone, ['hello from ann', 'hi ann, ben here']);
     await screenshot(phone, 'phone-width');
+    // A second "ann" in the same channel is refused inline.
+    const impostor = await browser.newPage();
+    await impostor.goto(`${stack.push(1).httpUrl}/?channel=lobby&user=ann&join=1`);
+    await impostor.waitForSelector('#error:not([hidden])');
+    expect(await impostor.textContent('#error')).to.match(/already uses that name/);
+    expect(await impostor.getAttribute('#status', 'data-state')).to.equal('error');
+    await screenshot(impostor, 'name-taken');
+    await impostor.close();
     await Promise.all([ann, ben, cay, phone].map((p) => p.close()));
   });
 
