@@ -8,6 +8,7 @@ import { historyCommand } from './commands/history.js';
 import { loadCommand } from './commands/load.js';
 import { sendCommand } from './commands/send.js';
 import { statsCommand } from './commands/stats.js';
+import { tokenCommand } from './commands/token.js';
 import { watchCommand } from './commands/watch.js';
 
 const program = new Command('chat-producer')
@@ -17,6 +18,6 @@ const program = new Command('chat-producer')
     outputError: (line, write) => write(`chat-producer: ${line.trim().replace(/^error: /, '')} (see --help)\n`),
   });
 
-for (const add of [sendCommand, loadCommand, historyCommand, statsCommand, watchCommand, failedCommand]) add(program);
+for (const add of [sendCommand, loadCommand, historyCommand, statsCommand, watchCommand, failedCommand, tokenCommand]) add(program);
 
 program.parseAsync().catch((err) => fail('chat-producer', err));

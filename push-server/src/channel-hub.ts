@@ -228,6 +228,15 @@ export class ChannelHub {
    */
   async resync(): Promise<void> {
     await Promise.all([...this.channels].map(async ([channel, local]) => {
+      // Redis may have lost the names (a restart without AOF): claim ours again, then re-read.
+      for (const sub of local.members.values()) {
+        const ok = await this.presence.claim(channel, sub.member.id, sub.member.user, this.options.allowSameUser, sub.member.session);
+        if (!ok) this.logger.warn('a name was taken while Redis was away', { channel, user: sub.member.user });
+      }
+      if (local.presence.ready) {
+        local.presence.reset(await this.presence.sweep(channel, true));
+        this.flushPresence(channel, local);
+      }
       const subs = [...local.members.values()].filter((s) => !s.loading);
       if (subs.length === 0) return;
       const from = Math.min(...subs.map((s) => s.seq));

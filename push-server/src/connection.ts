@@ -4,10 +4,11 @@
  */
 import type { WebSocket } from 'ws';
 import {
-  ErrorCode, errorFrame, parseClientFrame, type ClientFrame, type ErrorFrame, type InboundMessage, type Logger,
+  CloseCode, ErrorCode, errorFrame, parseClientFrame, type ClientFrame, type ErrorFrame, type InboundMessage, type Logger,
   type SendFrame, type ServerFrame,
 } from '@chat/shared';
 import { NameTakenError, type ChannelHub, type MemberSink } from './channel-hub.js';
+import { OverloadedError } from './admission.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface ConnectionDeps {
@@ -17,11 +18,27 @@ export interface ConnectionDeps {
   maxTextBytes: number;
   rateLimit: number;
   rateBurst: number;
+  /** Channels one connection may be in at once. */
+  maxChannels: number;
+  /** Unsent bytes past which the connection is closed with 1013. */
+  maxSendBufferBytes: number;
+}
+
+/** Every frame (of any type) is budgeted at this multiple of RATE_LIMIT, messages at RATE_LIMIT. */
+export const FRAME_BUDGET_FACTOR = 10;
+/** Refused frames within FLOOD_WINDOW_MS past which the connection is closed with 1008. */
+export const FLOOD_WINDOW_MS = 10_000;
+export function floodLimit(rateBurst: number): number {
+  return Math.max(100, 2 * rateBurst);
 }
 
 export class ClientConnection implements MemberSink {
   readonly channels = new Set<string>();
   private readonly bucket: TokenBucket;
+  private readonly frames: TokenBucket;
+  private refused = 0;
+  private refusedSince = Date.now();
+  private closing = false;
   private sentIds = 0;
   /** Missed WebSocket pongs since the last one (the server pings every 30 s). */
   missedPongs = 0;
@@ -34,16 +51,35 @@ export class ClientConnection implements MemberSink {
     private readonly deps: ConnectionDeps,
   ) {
     this.bucket = new TokenBucket(deps.rateLimit, deps.rateBurst);
+    this.frames = new TokenBucket(deps.rateLimit * FRAME_BUDGET_FACTOR, deps.rateBurst * FRAME_BUDGET_FACTOR);
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     socket.on('pong', () => { this.missedPongs = 0; });
   }
 
   get isOpen(): boolean {
-    return this.socket.readyState === 1;
+    return this.socket.readyState === 1 && !this.closing;
   }
 
+  /**
+   * Sends a serialised frame. A client that stops reading must not make the server buffer without
+   * bound: past MAX_SEND_BUFFER_BYTES it is closed with 1013 and its buffers are freed.
+   */
   sendFrame(frame: Buffer | string): void {
-    if (this.isOpen) this.socket.send(frame, { binary: false });
+    if (!this.isOpen) return;
+    if (this.socket.bufferedAmount > this.deps.maxSendBufferBytes) {
+      this.shutdown(CloseCode.TryAgainLater, 'send buffer full: the client is not reading');
+      return;
+    }
+    this.socket.send(frame, { binary: false });
+  }
+
+  /** Closes with a code, and drops the socket if the close handshake cannot finish soon. */
+  private shutdown(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.deps.logger.info('closing connection', { connectionId: this.id, code, reason });
+    this.socket.close(code, reason);
+    setTimeout(() => this.socket.terminate(), 1000).unref();
   }
 
   send(frame: ServerFrame): void {
@@ -75,9 +111,25 @@ export class ClientConnection implements MemberSink {
   }
 
   private receive(data: Buffer, isBinary: boolean): void {
+    if (this.closing) return;
+    if (!this.frames.take()) {
+      this.refuse(errorFrame(ErrorCode.RateLimited, `too many frames: at most ${this.deps.rateLimit * FRAME_BUDGET_FACTOR}/s`));
+      return;
+    }
     const result = parseClientFrame(isBinary ? data : data.toString('utf8'), isBinary, { maxTextBytes: this.deps.maxTextBytes });
     if (!result.ok) { this.send(result.error); return; }
     void this.handle(result.frame);
+  }
+
+  /** Answers a refused frame; a client that keeps flooding is closed with 1008. */
+  private refuse(frame: ErrorFrame): void {
+    const now = Date.now();
+    if (now - this.refusedSince > FLOOD_WINDOW_MS) { this.refused = 0; this.refusedSince = now; }
+    if (++this.refused > floodLimit(this.deps.rateBurst)) {
+      this.shutdown(CloseCode.PolicyViolation, 'rate limit exceeded persistently');
+      return;
+    }
+    this.send(frame);
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
@@ -86,6 +138,11 @@ export class ClientConnection implements MemberSink {
         this.sendFrame('{"type":"pong"}');
         return;
       case 'join':
+        if (!this.channels.has(frame.channel) && this.channels.size >= this.deps.maxChannels) {
+          this.send(errorFrame(ErrorCode.BadRequest, `at most ${this.deps.maxChannels} channels per connection: leave one first`,
+            { channel: frame.channel, details: ['channel limit reached (MAX_CHANNELS_PER_CONNECTION)'] }));
+          return;
+        }
         this.channels.add(frame.channel);
         try {
           await this.deps.hub.join(this, frame.channel, frame.since);
@@ -120,7 +177,7 @@ export class ClientConnection implements MemberSink {
     const id = frame.id ?? `${this.id}.${++this.sentIds}`;
     if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel, id); return; }
     if (!this.bucket.take()) {
-      this.send(errorFrame(ErrorCode.RateLimited,
+      this.refuse(errorFrame(ErrorCode.RateLimited,
         `more than ${this.deps.rateLimit} messages/s: slow down and resend with the same id`, { ref: id, channel: frame.channel }));
       return;
     }
@@ -128,7 +185,8 @@ export class ClientConnection implements MemberSink {
       await this.deps.enqueue({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
       this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${frame.channel}"}`);
     } catch (err) {
-      this.fail(err, frame.channel, id);
+      if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel: frame.channel }));
+      else this.fail(err, frame.channel, id);
     }
   }
 

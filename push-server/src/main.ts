@@ -7,7 +7,8 @@ import { PushServer } from './push-server.js';
 
 const KEYS: SettingKey[] = [
   'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
-  'maxTextBytes', 'queuePartitions', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'logLevel',
+  'maxTextBytes', 'queuePartitions', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
+  'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater', 'logLevel',
 ];
 
 const program = addSettingOptions(

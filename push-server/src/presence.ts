@@ -90,6 +90,16 @@ export class LocalPresence {
     return true;
   }
 
+  /** Replaces the names with a fresh read (after Redis came back); the difference goes out as a diff. */
+  reset(names: string[]): void {
+    if (this.held) { this.init(names); return; }
+    const fresh = new Set(names);
+    for (const user of this.users) if (!fresh.has(user)) this.changed.add(user);
+    for (const user of fresh) if (!this.users.has(user)) this.changed.add(user);
+    this.users.clear();
+    for (const user of fresh) this.users.add(user);
+  }
+
   list(): string[] {
     return [...this.users].sort((a, b) => a.localeCompare(b));
   }

@@ -3,19 +3,21 @@
  * queue, and its own Redis pub/sub inbox delivered to local members.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   ChannelStore, CloseCode, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
-  isValidUser, RedisKeys, waitForRedis, type Config, type Logger, type RedisClient,
+  RedisKeys, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
 } from '@chat/shared';
+import { Admission } from './admission.js';
 import { ChannelHub } from './channel-hub.js';
 import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
 import { RoutingRegistry } from './routing.js';
 import { loadWebAssets } from './web-assets.js';
+import { UpgradeGate, type GateResult } from './upgrade-gate.js';
 import { PresenceStore } from './presence.js';
 
 /** The server pings every connection this often and drops one that missed two pongs. */
@@ -30,6 +32,8 @@ export class PushServer {
   private readonly hub: ChannelHub;
   private readonly routing: RoutingRegistry;
   private readonly presence: PresenceStore;
+  private readonly gate: UpgradeGate;
+  private readonly admission: Admission;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, ClientConnection>();
@@ -57,7 +61,8 @@ export class PushServer {
     this.hub = new ChannelHub(this.store, this.routing, this.presence, {
       historyLimit: config.historyLimit,
       presenceIntervalMs: config.presenceIntervalMs,
-      allowSameUser: false,
+      // With authentication a name is a verified identity: the same user's tabs share it.
+      allowSameUser: config.authSecret !== undefined,
     }, logger);
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
@@ -77,6 +82,10 @@ export class PushServer {
       // are refused by ws with close code 1009.
       maxPayload: Math.max(64 * 1024, config.maxTextBytes * 6 + 1024),
     });
+    this.gate = new UpgradeGate({
+      authSecret: config.authSecret, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp,
+    });
+    this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger);
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
@@ -94,12 +103,17 @@ export class PushServer {
     this.subscriber.on('message', (_channel: string, frame: string) => this.hub.dispatch(frame));
     this.subscriber.on('ready', () => {
       if (!this.subscribedOnce) return;
-      // The subscription was lost and restored: deliver whatever was published meanwhile.
-      this.hub.resync().catch((err: Error) => this.logger.warn('resync failed', { error: err.message }));
+      // The subscription was lost and restored: route again at once, then deliver whatever was
+      // published meanwhile and restore presence.
+      this.logger.info('inbox subscription restored: resynchronising');
+      this.routing.heartbeat()
+        .then(() => this.hub.resync())
+        .catch((err: Error) => this.logger.warn('resync failed', { error: err.message }));
     });
     await this.subscriber.subscribe(this.keys.serverInbox(this.config.serverId));
     this.subscribedOnce = true;
     await this.routing.start();
+    this.admission.start();
     this.hub.startPresenceSweeps(Math.max(25, Math.round(this.config.heartbeatMs / 2)));
     this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.pingTimer.unref();
@@ -121,6 +135,7 @@ export class PushServer {
     this.draining = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.hub.stop();
+    this.admission.stop();
     // Until the sockets are closed the HTTP server stays up, answering /ready with 503 and
     // refusing upgrades, so a load balancer sees the drain rather than a refused connection.
     await this.routing.unregister(this.hub.channelNames()).catch((err: Error) =>
@@ -139,44 +154,43 @@ export class PushServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const refuse = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
-    };
-    if (url.pathname !== '/ws') { refuse(404, 'WebSocket endpoint is /ws'); return; }
-    if (this.draining) { refuse(503, 'server is draining: connect to another push server'); return; }
-    const userParam = url.searchParams.get('user');
-    if (userParam !== null && !isValidUser(userParam)) {
-      refuse(400, 'user must be 1-64 characters without control characters');
-      return;
-    }
-    const session = url.searchParams.get('session') ?? '';
-    if (!/^[A-Za-z0-9_-]{0,64}$/.test(session)) {
-      refuse(400, 'session must be up to 64 letters, digits, "_" or "-"');
-      return;
-    }
-    const user = userParam ?? `guest-${randomBytes(3).toString('hex')}`;
-    const channels = url.searchParams.getAll('channel');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, user, session, channels));
+    socket.on('error', () => undefined); // a client that vanishes mid-handshake is no error of ours
+    this.gate.check(req, this.draining).then((result) => {
+      if (socket.destroyed) return;
+      if (!result.ok) {
+        const body = `${result.reason}\n`;
+        socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status] ?? 'Error'}\r\nConnection: close\r\n` +
+          `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, result));
+    }).catch((err: Error) => {
+      this.logger.warn('upgrade failed', { error: err.message });
+      socket.destroy();
+    });
   }
 
-  private accept(ws: WebSocket, user: string, session: string, channels: string[]): void {
+  private accept(ws: WebSocket, admitted: Extract<GateResult, { ok: true }>): void {
     if (this.draining) {
       // The handshake finished after the drain began: send this client elsewhere too.
       ws.close(CloseCode.GoingAway, 'server shutting down: reconnect');
       return;
     }
+    const { user, session, channels } = admitted;
     const id = randomBytes(6).toString('base64url');
+    const uncount = this.gate.opened(admitted.address);
     const conn = new ClientConnection(id, user, session, ws, {
       hub: this.hub,
-      enqueue: (m) => this.queues.enqueue(m),
+      enqueue: (m) => this.enqueue(m),
       logger: this.logger,
       maxTextBytes: this.config.maxTextBytes,
       rateLimit: this.config.rateLimit,
       rateBurst: this.config.rateBurst,
+      maxChannels: this.config.maxChannelsPerConnection,
+      maxSendBufferBytes: this.config.maxSendBufferBytes,
     });
     this.connections.set(id, conn);
-    ws.on('close', () => { this.connections.delete(id); conn.dispose(); });
+    ws.on('close', () => { this.connections.delete(id); uncount(); conn.dispose(); });
     ws.on('error', (err) => this.logger.debug('socket error', { connectionId: id, error: err.message }));
     conn.send({
       type: 'welcome', connectionId: id, serverId: this.config.serverId, user,
@@ -188,6 +202,11 @@ export class PushServer {
       return false;
     });
     conn.joinAll(valid);
+  }
+
+  /** Enqueues one message unless Redis is away or the queue is past its high-water mark. */
+  private enqueue(message: InboundMessage): Promise<void> {
+    return this.admission.enqueue(message);
   }
 
   private pingAll(): void {

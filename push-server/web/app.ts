@@ -121,7 +121,8 @@ $<HTMLFormElement>('join-form').addEventListener('submit', (e) => {
   logEl.replaceChildren();
   noticeEl.hidden = true;
   renderPresence([]);
-  session = new ChatSession({ user, channel, servers }, {
+  const token = params.get('token') ?? undefined;
+  session = new ChatSession({ user, channel, servers, ...(token ? { token } : {}) }, {
     state: setState,
     message: appendMessage,
     gap: () => { noticeEl.textContent = 'Some older messages are no longer available.'; noticeEl.hidden = false; },

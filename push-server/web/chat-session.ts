@@ -27,6 +27,8 @@ export interface SessionOptions {
   channel: string;
   /** Push server base URLs to try, in order (the first is this page's own server). */
   servers: string[];
+  /** A token when the servers require authentication (else a `token` cookie may do). */
+  token?: string;
 }
 
 export class ChatSession {
@@ -94,7 +96,9 @@ export class ChatSession {
       const url = servers[(this.serverIndex + i) % servers.length] as string;
       let client: ChatClient;
       try {
-        client = await ChatClient.connect(url, { user: this.options.user, session: this.session, timeoutMs: 5000 });
+        client = await ChatClient.connect(url, {
+          user: this.options.user, session: this.session, timeoutMs: 5000, ...(this.options.token ? { token: this.options.token } : {}),
+        });
       } catch {
         continue;
       }

@@ -52,6 +52,18 @@ export const SETTINGS = {
     describe: 'messages per second per connection (token bucket refill)' },
   rateBurst: { env: 'RATE_BURST', flag: '--rate-burst <n>', kind: 'int', min: 1, defaultValue: '40',
     describe: 'token bucket size per connection' },
+  authSecret: { env: 'AUTH_SECRET', flag: '--auth-secret <secret>', kind: 'string', defaultValue: undefined,
+    describe: 'when set, every connection needs a valid HS256 JWT signed with it (sub = user name)' },
+  allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: '--allowed-origins <list>', kind: 'string', defaultValue: undefined,
+    describe: 'comma list of origins allowed on the WebSocket upgrade (unset: any)' },
+  maxChannelsPerConnection: { env: 'MAX_CHANNELS_PER_CONNECTION', flag: '--max-channels <n>', kind: 'int', min: 1,
+    defaultValue: '100', describe: 'channels one connection may join at once' },
+  maxConnectionsPerIp: { env: 'MAX_CONNECTIONS_PER_IP', flag: '--max-connections-per-ip <n>', kind: 'int', min: 1,
+    defaultValue: '1000', describe: 'open WebSocket connections per client address on one push server' },
+  maxSendBufferBytes: { env: 'MAX_SEND_BUFFER_BYTES', flag: '--max-send-buffer <bytes>', kind: 'int', min: 1024,
+    defaultValue: '4194304', describe: 'a connection whose unsent data passes this is closed with 1013 (it does not read)' },
+  queueHighWater: { env: 'QUEUE_HIGH_WATER', flag: '--queue-high-water <n>', kind: 'int', min: 1, defaultValue: '20000',
+    describe: 'waiting jobs in a partition above which push servers answer overloaded instead of enqueueing' },
   presenceIntervalMs: { env: 'PRESENCE_INTERVAL_MS', flag: '--presence-interval-ms <ms>', kind: 'int', min: 10, defaultValue: '250',
     describe: 'presence changes are coalesced into at most one frame per channel this often' },
   drainTimeoutMs: { env: 'DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms <ms>', kind: 'int', min: 0, defaultValue: '10000',
@@ -80,6 +92,14 @@ export interface Config {
   rateBurst: number;
   drainTimeoutMs: number;
   presenceIntervalMs: number;
+  /** HS256 secret; undefined when authentication is off. */
+  authSecret: string | undefined;
+  /** Allowed Origin headers; undefined when any origin is allowed. */
+  allowedOrigins: string[] | undefined;
+  maxChannelsPerConnection: number;
+  maxConnectionsPerIp: number;
+  maxSendBufferBytes: number;
+  queueHighWater: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -136,6 +156,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
     throw new ConfigError(`${source} must be true or false, got ${JSON.stringify(value)}`);
   };
+  const optional = (key: SettingKey): string | undefined => {
+    const value = raw(key).value?.trim();
+    return value ? value : undefined;
+  };
   const redisUrl = str('redisUrl');
   for (const part of redisUrl.split(',')) {
     if (!/^rediss?:\/\/[^\s]+$/.test(part.trim())) {
@@ -153,6 +177,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const serverIdRaw = raw('serverId').value?.trim();
   if (serverIdRaw && !/^[A-Za-z0-9_.:-]{1,128}$/.test(serverIdRaw)) {
     throw new ConfigError(`${raw('serverId').source} may use only letters, digits and _ . : - (up to 128), got ${JSON.stringify(serverIdRaw)}`);
+  }
+  const secret = optional('authSecret');
+  if (secret !== undefined && secret.length < 16) {
+    throw new ConfigError(`${raw('authSecret').source} must be at least 16 characters (use a long random string)`);
   }
   const port = int('port');
   if (port > 65535) throw new ConfigError(`${raw('port').source} must be at most 65535, got ${port}`);
@@ -174,6 +202,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     rateBurst: int('rateBurst'),
     drainTimeoutMs: int('drainTimeoutMs'),
     presenceIntervalMs: int('presenceIntervalMs'),
+    authSecret: optional('authSecret'),
+    allowedOrigins: optional('allowedOrigins')?.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean),
+    maxChannelsPerConnection: int('maxChannelsPerConnection'),
+    maxConnectionsPerIp: int('maxConnectionsPerIp'),
+    maxSendBufferBytes: int('maxSendBufferBytes'),
+    queueHighWater: int('queueHighWater'),
     logLevel: logLevel as Config['logLevel'],
   };
 }

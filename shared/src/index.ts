@@ -10,3 +10,4 @@ export * from './logger.js';
 export * from './client.js';
 export * from './queues.js';
 export * from './cli.js';
+export * from './auth.js';

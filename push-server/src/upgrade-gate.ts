@@ -1,0 +1,73 @@
+/**
+ * Decides whether a WebSocket upgrade may open a connection, before any socket exists: path,
+ * drain state, Origin, per-address connection cap, authentication (HS256 JWT when AUTH_SECRET is
+ * set) and the query parameters. A refusal is an HTTP status with a one-line reason.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { AuthError, isValidUser, tokenFromRequest, verifyToken } from '@chat/shared';
+
+export interface GateOptions {
+  authSecret: string | undefined;
+  allowedOrigins: string[] | undefined;
+  maxConnectionsPerIp: number;
+}
+
+export type GateResult =
+  | { ok: true; user: string; session: string; channels: string[]; address: string; authenticated: boolean }
+  | { ok: false; status: number; reason: string };
+
+export class UpgradeGate {
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(private readonly options: GateOptions) {}
+
+  async check(req: IncomingMessage, draining: boolean): Promise<GateResult> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/ws') return refuse(404, 'the WebSocket endpoint is /ws');
+    if (draining) return refuse(503, 'this push server is draining: connect to another one');
+    const origin = req.headers.origin;
+    // Browsers always send Origin; other clients may not, and cross-site hijacking needs a browser.
+    if (this.options.allowedOrigins && origin !== undefined && !this.options.allowedOrigins.includes(origin.replace(/\/$/, ''))) {
+      return refuse(403, `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);
+    }
+    const address = req.socket.remoteAddress ?? 'unknown';
+    if ((this.perAddress.get(address) ?? 0) >= this.options.maxConnectionsPerIp) {
+      return refuse(429, `too many connections from ${address} (MAX_CONNECTIONS_PER_IP=${this.options.maxConnectionsPerIp})`);
+    }
+    const session = url.searchParams.get('session') ?? '';
+    if (!/^[A-Za-z0-9_-]{0,64}$/.test(session)) return refuse(400, 'session must be up to 64 letters, digits, "_" or "-"');
+    const channels = url.searchParams.getAll('channel');
+    if (this.options.authSecret !== undefined) {
+      const token = tokenFromRequest(url, req.headers);
+      if (!token) return refuse(401, 'a token is required: pass ?token=, an Authorization: Bearer header or a token cookie');
+      try {
+        const user = await verifyToken(token, this.options.authSecret);
+        return { ok: true, user, session, channels, address, authenticated: true };
+      } catch (err) {
+        if (err instanceof AuthError) return refuse(401, err.message);
+        throw err;
+      }
+    }
+    const userParam = url.searchParams.get('user');
+    if (userParam !== null && !isValidUser(userParam)) return refuse(400, 'user must be 1-64 characters without control characters');
+    const user = userParam ?? `guest-${randomBytes(3).toString('hex')}`;
+    return { ok: true, user, session, channels, address, authenticated: false };
+  }
+
+  /** Counts an opened connection; the returned function uncounts it. */
+  opened(address: string): () => void {
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(address); else this.perAddress.set(address, n);
+    };
+  }
+}
+
+function refuse(status: number, reason: string): GateResult {
+  return { ok: false, status, reason };
+}
