@@ -4,7 +4,7 @@
  */
 import WebSocket from 'ws';
 import { ChatClient, type ConnectOptions, type MessageFrame, type SocketLike } from '@chat/shared';
-import { RedisServer } from './redis-server.js';
+import { RedisServer, type RedisServerOptions } from './redis-server.js';
 import { PushServerProcess, startWorker, type ProgramProcess } from './programs.js';
 import { waitFor } from './wait.js';
 
@@ -12,6 +12,7 @@ export interface StackOptions {
   pushServers?: number;
   workers?: number;
   env?: Record<string, string>;
+  redis?: RedisServerOptions;
 }
 
 export const TEST_ENV: Record<string, string> = {
@@ -32,7 +33,7 @@ export class Stack {
   ) {}
 
   static async start(options: StackOptions = {}): Promise<Stack> {
-    const redis = await RedisServer.start();
+    const redis = await RedisServer.start(options.redis);
     const env = { ...TEST_ENV, ...options.env, REDIS_URL: redis.url };
     const [pushServers, workers] = await Promise.all([
       Promise.all(Array.from({ length: options.pushServers ?? 2 }, () => PushServerProcess.start(env))),
