@@ -36,6 +36,7 @@ export class ClientConnection implements MemberSink {
   readonly channels = new Set<string>();
   private readonly bucket: TokenBucket;
   private readonly frames: TokenBucket;
+  private queue: Promise<void> = Promise.resolve();
   private refused = 0;
   private refusedSince = Date.now();
   private closing = false;
@@ -101,7 +102,7 @@ export class ClientConnection implements MemberSink {
 
   /** Joins the channels given in the connection URL, as if `join` frames had been sent. */
   joinAll(channels: string[]): void {
-    for (const channel of channels) void this.handle({ type: 'join', channel });
+    for (const channel of channels) this.queue = this.queue.then(() => this.handle({ type: 'join', channel }));
   }
 
   /** Leaves every channel (the socket closed). */
@@ -117,8 +118,13 @@ export class ClientConnection implements MemberSink {
       return;
     }
     const result = parseClientFrame(isBinary ? data : data.toString('utf8'), isBinary, { maxTextBytes: this.deps.maxTextBytes });
-    if (!result.ok) { this.send(result.error); return; }
-    void this.handle(result.frame);
+    if (result.ok && result.frame.type === 'ping') { this.sendFrame('{"type":"pong"}'); return; }
+    // Frames are handled one after another, so answers come in the order the frames were sent
+    // (a join's history before the left of a leave right behind it) and a connection's messages
+    // are enqueued in order. Pings skip the line: they measure liveness.
+    this.queue = this.queue
+      .then(() => (result.ok ? this.handle(result.frame) : this.send(result.error)))
+      .catch((err: Error) => this.fail(err, result.ok && 'channel' in result.frame ? result.frame.channel : ''));
   }
 
   /** Answers a refused frame; a client that keeps flooding is closed with 1008. */

@@ -20,6 +20,12 @@ import { loadWebAssets } from './web-assets.js';
 import { UpgradeGate, type GateResult } from './upgrade-gate.js';
 import { PresenceStore } from './presence.js';
 
+/** Memory read-outs published with every heartbeat (bytes): heap in use, and buffers outside it. */
+function memoryReadout(): { rss: number; heapUsed: number; external: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
 /** The server pings every connection this often and drops one that missed two pongs. */
 export const PING_INTERVAL_MS = 30_000;
 
@@ -44,7 +50,9 @@ export class PushServer {
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
     this.keys = new RedisKeys(config.redisPrefix);
-    this.redis = createRedis(config, { name: `push:${config.serverId}`, logger });
+    // Commands fail after a few reconnect attempts instead of waiting for Redis: a request while
+    // Redis is away gets an error (and /ready says 503) rather than hanging.
+    this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3 });
     this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger });
     this.store = new ChannelStore(this.redis, this.keys, config.retentionMs);
     this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
@@ -56,6 +64,7 @@ export class PushServer {
       host: config.host,
       pid: process.pid,
       startedAt: this.startedAt,
+      ...memoryReadout(),
     }));
     this.presence = new PresenceStore(this.redis, this.keys, config.serverId, this.routing.lifetimeMs);
     this.hub = new ChannelHub(this.store, this.routing, this.presence, {
