@@ -23,6 +23,9 @@ module.exports = {
       script: 'push-server/bin/chat-push-server.js',
       exec_mode: 'cluster',
       instances: Number(process.env.PUSH_SERVERS || 2),
+      // Instances share PORT; each serves its own /metrics on METRICS_PORT, 9310, 9311, …
+      increment_var: 'METRICS_PORT',
+      env: { ...shared.env, METRICS_PORT: Number(process.env.PUSH_METRICS_PORT || 9310) },
     },
     {
       ...shared,
@@ -30,6 +33,9 @@ module.exports = {
       script: 'queue-worker/bin/chat-worker.js',
       exec_mode: 'fork',
       instances: Number(process.env.WORKERS || 2),
+      // Each worker serves /metrics on METRICS_PORT: 9320, 9321, …
+      increment_var: 'METRICS_PORT',
+      env: { ...shared.env, METRICS_PORT: Number(process.env.WORKER_METRICS_PORT || 9320) },
     },
   ],
 };

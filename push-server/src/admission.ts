@@ -18,6 +18,8 @@ const POLL_MS = 500;
 
 export class Admission {
   private readonly full = new Set<number>();
+  /** Waiting jobs over all partitions at the last poll. */
+  waiting = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -61,6 +63,7 @@ export class Admission {
     if (this.redis.status !== 'ready') return;
     try {
       const counts = await Promise.all(this.queues.queues.map((q) => q.getWaitingCount()));
+      this.waiting = counts.reduce((a, b) => a + b, 0);
       counts.forEach((n, p) => {
         const wasFull = this.full.has(p);
         if (n >= this.highWater) this.full.add(p); else this.full.delete(p);

@@ -20,8 +20,8 @@ export interface MemberSink {
   readonly user: string;
   /** The client's session id (`session` query parameter), '' when none: lets it reclaim its name. */
   readonly session: string;
-  /** Sends an already-serialised frame (text). */
-  sendFrame(frame: Buffer | string): void;
+  /** Sends an already-serialised frame (text) of the given type. */
+  sendFrame(frame: Buffer | string, type: 'history' | 'presence' | 'message'): void;
   readonly isOpen: boolean;
 }
 
@@ -151,8 +151,8 @@ export class ChannelHub {
       const read = await this.store.read(channel, since === undefined ? { last: this.options.historyLimit } : { since, cap: MAX_SINCE_MESSAGES });
       if (this.channels.get(channel)?.members.get(member.id) !== sub) return; // left or re-joined meanwhile
       if (member.isOpen) {
-        member.sendFrame(historyFrameJson(channel, read));
-        member.sendFrame(JSON.stringify({ type: 'presence', channel, users: local.presence.list() }));
+        member.sendFrame(historyFrameJson(channel, read), 'history');
+        member.sendFrame(JSON.stringify({ type: 'presence', channel, users: local.presence.list() }), 'presence');
       }
       sub.presenceSent = true;
       sub.seq = read.seq;
@@ -219,7 +219,7 @@ export class ChannelHub {
     const diff = local.presence.takeDiff();
     if (!diff) return;
     const frame = Buffer.from(JSON.stringify({ type: 'presence', channel, joined: diff.joined, left: diff.left }));
-    for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendFrame(frame);
+    for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendFrame(frame, 'presence');
   }
 
   /**
@@ -253,7 +253,7 @@ export class ChannelHub {
     if (seq <= sub.seq) return;
     if (seq === sub.seq + 1) {
       sub.seq = seq;
-      if (sub.member.isOpen) { sub.member.sendFrame(frame); this.stats.delivered++; }
+      if (sub.member.isOpen) { sub.member.sendFrame(frame, 'message'); this.stats.delivered++; }
       return;
     }
     // A gap: read what is missing from the store, hold live messages until it is in.

@@ -9,6 +9,7 @@ import {
 } from '@chat/shared';
 import { NameTakenError, type ChannelHub, type MemberSink } from './channel-hub.js';
 import { OverloadedError } from './admission.js';
+import type { PushMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface ConnectionDeps {
@@ -22,6 +23,7 @@ export interface ConnectionDeps {
   maxChannels: number;
   /** Unsent bytes past which the connection is closed with 1013. */
   maxSendBufferBytes: number;
+  metrics: PushMetrics;
 }
 
 /** Every frame (of any type) is budgeted at this multiple of RATE_LIMIT, messages at RATE_LIMIT. */
@@ -65,13 +67,16 @@ export class ClientConnection implements MemberSink {
    * Sends a serialised frame. A client that stops reading must not make the server buffer without
    * bound: past MAX_SEND_BUFFER_BYTES it is closed with 1013 and its buffers are freed.
    */
-  sendFrame(frame: Buffer | string): void {
+  sendFrame(frame: Buffer | string, type: ServerFrame['type']): void {
     if (!this.isOpen) return;
     if (this.socket.bufferedAmount > this.deps.maxSendBufferBytes) {
+      this.deps.metrics.slowClientDisconnects.inc();
       this.shutdown(CloseCode.TryAgainLater, 'send buffer full: the client is not reading');
       return;
     }
     this.socket.send(frame, { binary: false });
+    this.deps.metrics.framesOut.inc({ type });
+    if (type === 'message') this.deps.metrics.deliveries.inc();
   }
 
   /** Closes with a code, and drops the socket if the close handshake cannot finish soon. */
@@ -84,7 +89,8 @@ export class ClientConnection implements MemberSink {
   }
 
   send(frame: ServerFrame): void {
-    this.sendFrame(JSON.stringify(frame));
+    if (frame.type === 'error') this.deps.metrics.errors.inc({ code: frame.code });
+    this.sendFrame(JSON.stringify(frame), frame.type);
   }
 
   close(code: number, reason: string): void {
@@ -114,11 +120,13 @@ export class ClientConnection implements MemberSink {
   private receive(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
     if (!this.frames.take()) {
+      this.deps.metrics.framesIn.inc({ type: 'refused' });
       this.refuse(errorFrame(ErrorCode.RateLimited, `too many frames: at most ${this.deps.rateLimit * FRAME_BUDGET_FACTOR}/s`));
       return;
     }
     const result = parseClientFrame(isBinary ? data : data.toString('utf8'), isBinary, { maxTextBytes: this.deps.maxTextBytes });
-    if (result.ok && result.frame.type === 'ping') { this.sendFrame('{"type":"pong"}'); return; }
+    this.deps.metrics.framesIn.inc({ type: result.ok ? result.frame.type : 'invalid' });
+    if (result.ok && result.frame.type === 'ping') { this.sendFrame('{"type":"pong"}', 'pong'); return; }
     // Frames are handled one after another, so answers come in the order the frames were sent
     // (a join's history before the left of a leave right behind it) and a connection's messages
     // are enqueued in order. Pings skip the line: they measure liveness.
@@ -132,6 +140,7 @@ export class ClientConnection implements MemberSink {
     const now = Date.now();
     if (now - this.refusedSince > FLOOD_WINDOW_MS) { this.refused = 0; this.refusedSince = now; }
     if (++this.refused > floodLimit(this.deps.rateBurst)) {
+      this.deps.metrics.floodDisconnects.inc();
       this.shutdown(CloseCode.PolicyViolation, 'rate limit exceeded persistently');
       return;
     }
@@ -141,7 +150,7 @@ export class ClientConnection implements MemberSink {
   private async handle(frame: ClientFrame): Promise<void> {
     switch (frame.type) {
       case 'ping':
-        this.sendFrame('{"type":"pong"}');
+        this.sendFrame('{"type":"pong"}', 'pong');
         return;
       case 'join':
         if (!this.channels.has(frame.channel) && this.channels.size >= this.deps.maxChannels) {
@@ -152,6 +161,7 @@ export class ClientConnection implements MemberSink {
         this.channels.add(frame.channel);
         try {
           await this.deps.hub.join(this, frame.channel, frame.since);
+          this.deps.metrics.joins.inc();
         } catch (err) {
           this.channels.delete(frame.channel);
           if (err instanceof NameTakenError) this.send(errorFrame(ErrorCode.NameTaken, err.message, { channel: frame.channel }));
@@ -166,7 +176,7 @@ export class ClientConnection implements MemberSink {
       case 'presence': {
         const presence = this.deps.hub.presenceFrame(this, frame.channel);
         if (presence === undefined) { this.notJoined(frame.channel); return; }
-        this.sendFrame(presence);
+        this.sendFrame(presence, 'presence');
         return;
       }
       case 'message':
@@ -189,7 +199,7 @@ export class ClientConnection implements MemberSink {
     }
     try {
       await this.deps.enqueue({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
-      this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${frame.channel}"}`);
+      this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${frame.channel}"}`, 'ack');
     } catch (err) {
       if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel: frame.channel }));
       else this.fail(err, frame.channel, id);

@@ -3,7 +3,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys,
+  ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys, type Registry,
 } from '@chat/shared';
 import { PresenceStore } from './presence.js';
 import { RoutingRegistry } from './routing.js';
@@ -20,6 +20,7 @@ export interface HttpApiDeps {
   isReady(): boolean;
   /** The browser page's files by path. */
   assets: Map<string, Asset>;
+  metrics: Registry;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -73,6 +74,11 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   if (path === '/ready') {
     const ready = deps.isReady();
     json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', serverId: deps.serverId });
+    return;
+  }
+  if (path === '/metrics') {
+    res.writeHead(200, { 'content-type': deps.metrics.contentType, 'cache-control': 'no-store' });
+    res.end(await deps.metrics.metrics());
     return;
   }
   if (path === '/channels') {

@@ -8,7 +8,7 @@ import { PushServer } from './push-server.js';
 const KEYS: SettingKey[] = [
   'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
   'maxTextBytes', 'queuePartitions', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
-  'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater', 'logLevel',
+  'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater', 'metricsPort', 'logLevel',
 ];
 
 const program = addSettingOptions(
@@ -19,7 +19,7 @@ program.parse(programArgv());
 
 async function main(): Promise<void> {
   const config = loadConfig({ flags: settingFlags(program.opts(), KEYS), role: 'push' });
-  const logger = createLogger({ level: config.logLevel, service: 'push-server', id: config.serverId });
+  const logger = createLogger({ level: config.logLevel, service: 'push-server', ids: { serverId: config.serverId } });
   const server = new PushServer(config, logger);
   let stopping = false;
   const stop = (signal: string): void => {

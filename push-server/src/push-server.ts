@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   ChannelStore, CloseCode, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
-  RedisKeys, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
+  RedisKeys, serveMetrics, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
 } from '@chat/shared';
 import { Admission } from './admission.js';
 import { ChannelHub } from './channel-hub.js';
@@ -19,6 +19,7 @@ import { RoutingRegistry } from './routing.js';
 import { loadWebAssets } from './web-assets.js';
 import { UpgradeGate, type GateResult } from './upgrade-gate.js';
 import { PresenceStore } from './presence.js';
+import { PushMetrics } from './metrics.js';
 
 /** Memory read-outs published with every heartbeat (bytes): heap in use, and buffers outside it. */
 function memoryReadout(): { rss: number; heapUsed: number; external: number } {
@@ -39,6 +40,10 @@ export class PushServer {
   private readonly routing: RoutingRegistry;
   private readonly presence: PresenceStore;
   private readonly gate: UpgradeGate;
+  readonly metrics: PushMetrics;
+  private metricsServer: Server | undefined;
+  /** The separate metrics port, when METRICS_PORT is set (the main port serves /metrics too). */
+  metricsPort: number | undefined;
   private readonly admission: Admission;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
@@ -53,6 +58,7 @@ export class PushServer {
     // Commands fail after a few reconnect attempts instead of waiting for Redis: a request while
     // Redis is away gets an error (and /ready says 503) rather than hanging.
     this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3 });
+    this.metrics = new PushMetrics(() => this.connections.size, () => this.admission.waiting);
     this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger });
     this.store = new ChannelStore(this.redis, this.keys, config.retentionMs);
     this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
@@ -82,6 +88,7 @@ export class PushServer {
       logger,
       isReady: () => this.isReady(),
       assets: loadWebAssets(),
+      metrics: this.metrics.registry,
     }));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -108,6 +115,11 @@ export class PushServer {
 
   async start(): Promise<number> {
     await waitForRedis(this.redis, this.config.redisUrl, 10_000);
+    for (const client of [this.redis, this.subscriber]) {
+      let lost = false;
+      client.on('close', () => { lost = true; });
+      client.on('ready', () => { if (lost) this.metrics.redisReconnects.inc(); lost = false; });
+    }
     await checkEvictionPolicy(this.redis, this.logger);
     this.subscriber.on('message', (_channel: string, frame: string) => this.hub.dispatch(frame));
     this.subscriber.on('ready', () => {
@@ -130,7 +142,12 @@ export class PushServer {
       this.http.once('error', reject);
       this.http.listen(this.config.port, this.config.host, () => { this.http.off('error', reject); resolve(); });
     });
-    this.logger.info('listening', { port: this.port, host: this.config.host, serverId: this.config.serverId });
+    if (this.config.metricsPort !== undefined) {
+      const served = await serveMetrics(this.metrics.registry, this.config.metricsPort, this.config.host);
+      this.metricsServer = served.server;
+      this.metricsPort = served.port;
+    }
+    this.logger.info('listening', { port: this.port, host: this.config.host, metricsPort: this.metricsPort });
     return this.port;
   }
 
@@ -158,6 +175,7 @@ export class PushServer {
     this.http.closeAllConnections();
     await closed;
     await this.queues.close();
+    this.metricsServer?.close();
     await Promise.allSettled([this.subscriber.quit(), this.redis.quit()]);
     this.logger.info('stopped');
   }
@@ -167,6 +185,7 @@ export class PushServer {
     this.gate.check(req, this.draining).then((result) => {
       if (socket.destroyed) return;
       if (!result.ok) {
+        this.metrics.upgradesRefused.inc({ status: String(result.status) });
         const body = `${result.reason}\n`;
         socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status] ?? 'Error'}\r\nConnection: close\r\n` +
           `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -197,6 +216,7 @@ export class PushServer {
       rateBurst: this.config.rateBurst,
       maxChannels: this.config.maxChannelsPerConnection,
       maxSendBufferBytes: this.config.maxSendBufferBytes,
+      metrics: this.metrics,
     });
     this.connections.set(id, conn);
     ws.on('close', () => { this.connections.delete(id); uncount(); conn.dispose(); });
@@ -214,8 +234,10 @@ export class PushServer {
   }
 
   /** Enqueues one message unless Redis is away or the queue is past its high-water mark. */
-  private enqueue(message: InboundMessage): Promise<void> {
-    return this.admission.enqueue(message);
+  private async enqueue(message: InboundMessage): Promise<void> {
+    const done = this.metrics.enqueueLatency.startTimer();
+    await this.admission.enqueue(message);
+    done();
   }
 
   private pingAll(): void {

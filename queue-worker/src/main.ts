@@ -8,7 +8,7 @@ import { QueueWorker } from './queue-worker.js';
 
 const KEYS: SettingKey[] = [
   'redisUrl', 'redisCluster', 'redisPrefix', 'serverId', 'retentionMs', 'workerConcurrency', 'queuePartitions',
-  'heartbeatMs', 'stalledIntervalMs', 'drainTimeoutMs', 'logLevel',
+  'heartbeatMs', 'stalledIntervalMs', 'drainTimeoutMs', 'metricsPort', 'host', 'logLevel',
 ];
 
 const program = addSettingOptions(
@@ -19,7 +19,7 @@ program.parse(programArgv());
 
 async function main(): Promise<void> {
   const config = loadConfig({ flags: settingFlags(program.opts(), KEYS), role: 'worker' });
-  const logger = createLogger({ level: config.logLevel, service: 'worker', id: config.serverId });
+  const logger = createLogger({ level: config.logLevel, service: 'worker', ids: { workerId: config.serverId } });
   const worker = new QueueWorker(config, logger);
   let stopping = false;
   const stop = (signal: string): void => {

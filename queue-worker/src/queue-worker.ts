@@ -6,9 +6,11 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
-  ChannelStore, checkEvictionPolicy, createRedis, RedisClock, RedisKeys, waitForRedis, type Config, type Logger,
-  type RedisClient,
+  ChannelStore, checkEvictionPolicy, createRedis, InboundQueues, RedisClock, serveMetrics, RedisKeys, waitForRedis, type Config,
+  type InboundJobData, type Logger, type RedisClient,
 } from '@chat/shared';
+import type { Server } from 'node:http';
+import { WorkerMetrics } from './metrics.js';
 import { InvalidJobError, Persister } from './persister.js';
 
 /** A job abandoned by a dead worker is always re-run, never failed for stalling. */
@@ -31,6 +33,11 @@ export class QueueWorker {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly clock: RedisClock;
   private readonly startedAt = Date.now();
+  private readonly queues: InboundQueues;
+  readonly metrics: WorkerMetrics;
+  private metricsServer: Server | undefined;
+  /** The metrics port once serving. */
+  metricsPort: number | undefined;
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
     this.keys = new RedisKeys(config.redisPrefix);
@@ -38,11 +45,23 @@ export class QueueWorker {
     this.bull = createRedis(config, { name: `worker-bull:${config.serverId}`, logger });
     this.clock = new RedisClock(this.redis);
     this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs), config.workerConcurrency, logger);
+    this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
+    this.metrics = new WorkerMetrics(this.queues);
   }
 
   async start(): Promise<void> {
     await waitForRedis(this.redis, this.config.redisUrl, 10_000);
     await checkEvictionPolicy(this.redis, this.logger);
+    for (const client of [this.redis, this.bull]) {
+      let lost = false;
+      client.on('close', () => { lost = true; });
+      client.on('ready', () => { if (lost) this.metrics.redisReconnects.inc(); lost = false; });
+    }
+    if (this.config.metricsPort !== undefined) {
+      const served = await serveMetrics(this.metrics.registry, this.config.metricsPort, this.config.host);
+      this.metricsServer = served.server;
+      this.metricsPort = served.port;
+    }
     for (let p = 0; p < this.config.queuePartitions; p++) {
       const name = this.keys.queueName(p);
       const queue = new Queue(name, { connection: this.bull, prefix: this.keys.queuePrefix() });
@@ -62,6 +81,7 @@ export class QueueWorker {
       });
       worker.on('failed', (job, err) => {
         this.stats.failed++;
+        this.metrics.jobsFailed.inc();
         this.logger.error('job failed', { queue: name, jobId: job?.id, error: err.message });
       });
       worker.on('error', (err) => this.logger.warn('worker error', { queue: name, error: err.message }));
@@ -72,7 +92,7 @@ export class QueueWorker {
     await this.beat();
     this.heartbeat = setInterval(() => { this.beat().catch(() => undefined); }, this.config.heartbeatMs);
     this.heartbeat.unref();
-    this.logger.info('worker ready', { partitions: this.config.queuePartitions, workerId: this.config.serverId });
+    this.logger.info('worker ready', { partitions: this.config.queuePartitions, metricsPort: this.metricsPort });
   }
 
   /** Finishes the jobs in flight (at most `timeoutMs`), then disconnects. */
@@ -84,13 +104,24 @@ export class QueueWorker {
       this.redis.zrem(this.keys.workers(), this.config.serverId),
       this.redis.del(this.keys.workerInfo(this.config.serverId)),
     ]).catch(() => undefined);
+    this.metricsServer?.close();
+    await this.queues.close().catch(() => undefined);
     await Promise.allSettled([this.redis.quit(), this.bull.quit()]);
     return finished;
   }
 
   private async process(job: Job): Promise<void> {
+    const done = this.metrics.jobDuration.startTimer();
     try {
       const result = await this.persister.persist(job.data);
+      done();
+      const now = Date.now();
+      for (const m of (job.data as InboundJobData).messages) {
+        if (typeof m.receivedAt === 'number') this.metrics.endToEnd.observe(Math.max(0, now - m.receivedAt) / 1000);
+      }
+      this.metrics.jobs.inc();
+      this.metrics.stored.inc(result.stored);
+      this.metrics.duplicates.inc(result.duplicates);
       this.stats.jobs++;
       this.stats.stored += result.stored;
       this.stats.duplicates += result.duplicates;

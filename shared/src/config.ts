@@ -64,6 +64,8 @@ export const SETTINGS = {
     defaultValue: '4194304', describe: 'a connection whose unsent data passes this is closed with 1013 (it does not read)' },
   queueHighWater: { env: 'QUEUE_HIGH_WATER', flag: '--queue-high-water <n>', kind: 'int', min: 1, defaultValue: '20000',
     describe: 'waiting jobs in a partition above which push servers answer overloaded instead of enqueueing' },
+  metricsPort: { env: 'METRICS_PORT', flag: '--metrics-port <port>', kind: 'int', min: 0, defaultValue: undefined,
+    describe: 'worker: serve Prometheus /metrics on this port (unset: off; 0 picks a free port)' },
   presenceIntervalMs: { env: 'PRESENCE_INTERVAL_MS', flag: '--presence-interval-ms <ms>', kind: 'int', min: 10, defaultValue: '250',
     describe: 'presence changes are coalesced into at most one frame per channel this often' },
   drainTimeoutMs: { env: 'DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms <ms>', kind: 'int', min: 0, defaultValue: '10000',
@@ -100,6 +102,8 @@ export interface Config {
   maxConnectionsPerIp: number;
   maxSendBufferBytes: number;
   queueHighWater: number;
+  /** Worker metrics port; undefined when off. */
+  metricsPort: number | undefined;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -208,6 +212,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxConnectionsPerIp: int('maxConnectionsPerIp'),
     maxSendBufferBytes: int('maxSendBufferBytes'),
     queueHighWater: int('queueHighWater'),
+    metricsPort: optional('metricsPort') === undefined ? undefined : int('metricsPort'),
     logLevel: logLevel as Config['logLevel'],
   };
 }

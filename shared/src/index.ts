@@ -11,3 +11,4 @@ export * from './client.js';
 export * from './queues.js';
 export * from './cli.js';
 export * from './auth.js';
+export * from './metrics.js';

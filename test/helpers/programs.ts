@@ -13,7 +13,7 @@ const BINS = {
   producer: `${ROOT}producer-cli/bin/chat-producer.js`,
 } as const;
 
-export type LogLine = Record<string, unknown> & { message?: string; level?: string };
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
 export class ProgramProcess {
   readonly logs: LogLine[] = [];
@@ -24,7 +24,7 @@ export class ProgramProcess {
   private constructor(readonly kind: keyof typeof BINS, readonly proc: ChildProcess) {
     this.exited = new Promise((resolve) => proc.once('exit', (code) => { resolve(code); this.notify(); }));
     createInterface({ input: proc.stdout! }).on('line', (line) => {
-      try { this.logs.push(JSON.parse(line) as LogLine); } catch { this.logs.push({ message: line }); }
+      try { this.logs.push(JSON.parse(line) as LogLine); } catch { this.logs.push({ msg: line }); }
       this.notify();
     });
     createInterface({ input: proc.stderr! }).on('line', (line) => { this.stderr.push(line); this.notify(); });
@@ -75,12 +75,12 @@ export class ProgramProcess {
 }
 
 export class PushServerProcess {
-  private constructor(readonly program: ProgramProcess, readonly port: number, readonly serverId: string) {}
+  private constructor(readonly program: ProgramProcess, readonly port: number, readonly serverId: string, readonly metricsPort?: number) {}
 
   static async start(env: Record<string, string>): Promise<PushServerProcess> {
     const program = ProgramProcess.spawn('push', { PORT: '0', HOST: '127.0.0.1', ...env });
-    const line = await program.waitForLog((l) => l.message === 'listening', 'listening');
-    return new PushServerProcess(program, Number(line.port), String(line.serverId));
+    const line = await program.waitForLog((l) => l.msg === 'listening', 'listening');
+    return new PushServerProcess(program, Number(line.port), String(line.serverId), line.metricsPort === undefined ? undefined : Number(line.metricsPort));
   }
 
   get url(): string { return `ws://127.0.0.1:${this.port}`; }
@@ -89,7 +89,7 @@ export class PushServerProcess {
 
 export async function startWorker(env: Record<string, string>): Promise<ProgramProcess> {
   const program = ProgramProcess.spawn('worker', env);
-  await program.waitForLog((l) => l.message === 'worker ready', 'worker ready');
+  await program.waitForLog((l) => l.msg === 'worker ready', 'worker ready');
   return program;
 }
 

@@ -46,7 +46,7 @@ describe('graceful drain during a load', function () {
     }));
     expect(await push0Exit, 'push server exit code').to.equal(0);
     expect(await worker0Exit, 'worker exit code').to.equal(0);
-    expect(stack.push(0).program.logs.some((l) => l.message === 'stopped')).to.equal(true);
+    expect(stack.push(0).program.logs.some((l) => l.msg === 'stopped')).to.equal(true);
     expect(senders.reduce((n, s) => n + s.reconnects, 0), 'clients that moved servers').to.be.greaterThan(0);
 
     const total = senders.length * perSender;

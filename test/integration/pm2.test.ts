@@ -40,6 +40,8 @@ describe('pm2 deployment', function () {
     port = await freePort();
     env = {
       ...process.env, PM2_HOME: pm2Home, REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1',
+      // Instances count up from these (pm2 increment_var).
+      PUSH_METRICS_PORT: String(await freePort()), WORKER_METRICS_PORT: String(await freePort()),
       HEARTBEAT_MS: '500', RATE_LIMIT: '1000', RATE_BURST: '1000', LOG_LEVEL: 'warn',
     };
     runtime = spawn(join(PM2_BIN, 'pm2-runtime'), ['start', join(ROOT, 'pm2.config.js')], { env, stdio: 'ignore' });
@@ -92,6 +94,11 @@ describe('pm2 deployment', function () {
     const c = await connect('pm2-c');
     await c.join('pm2');
     await burst(20);
+    // Each instance serves its own metrics.
+    const workerPorts = processes().filter((p) => p.name === 'queue-worker').map((p) => Number((p.pm2_env as unknown as Record<string, string>).METRICS_PORT));
+    expect(workerPorts).to.have.length(1);
+    const metricsText = await (await fetch(`http://127.0.0.1:${workerPorts[0]}/metrics`)).text();
+    expect(metricsText).to.match(/^chat_messages_stored_total \d+/m);
     expect(atB.map((m) => m.seq)).to.deep.equal(Array.from({ length: n }, (_, k) => k + 1));
     expect(atB.map((m) => m.text)).to.deep.equal(Array.from({ length: n }, (_, k) => `m${k}`));
 

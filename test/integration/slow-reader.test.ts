@@ -41,7 +41,7 @@ describe('a client that never reads', function () {
     await waitForCount(got, 50_000, 'all 50,000 messages at the normal reader', 60_000);
     expect(got.map((m) => m.seq)).to.deep.equal(Array.from({ length: 50_000 }, (_, k) => k + 1));
 
-    const closing = await stack.push(0).program.waitForLog((l) => l.message === 'closing connection' && l.code === 1013, 'the 1013 close');
+    const closing = await stack.push(0).program.waitForLog((l) => l.msg === 'closing connection' && l.code === 1013, 'the 1013 close');
     expect(closing.reason).to.match(/send buffer full/);
     // Far less than the 50,000 messages (about 16 MB) reached the slow client's socket.
     expect(slowBytes).to.be.below(2 * 1024 * 1024);

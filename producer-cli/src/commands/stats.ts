@@ -65,30 +65,47 @@ export function rates(before: StatsSnapshot, after: StatsSnapshot): { storedPerS
 export function statsCommand(program: Command): void {
   withCommonOptions(program.command('stats'))
     .description('queue depth and rates, live push servers and workers, busiest channels')
-    .option('--interval <ms>', 'measure rates over this long', '1000')
+    .option('--interval <ms>', 'measure rates over this long (and refresh this often with --watch)', '1000')
+    .option('--watch', 'refresh until Ctrl-C')
+    .option('--times <n>', 'with --watch, stop after this many refreshes')
     .action(async (opts: Record<string, string>) => {
       const interval = intOption(opts.interval, '--interval', 100, 60_000);
+      const times = opts.watch ? (opts.times === undefined ? Infinity : intOption(opts.times, '--times', 1)) : 1;
       const ctx = await openContext(opts);
       const queues = new InboundQueues(ctx.redis, ctx.keys, ctx.config.queuePartitions);
+      let stop = false;
+      process.once('SIGINT', () => { stop = true; });
       try {
-        const first = await snapshot(ctx.redis, ctx.keys, queues);
-        await new Promise((r) => setTimeout(r, interval));
-        const second = await snapshot(ctx.redis, ctx.keys, queues);
-        const r = rates(first, second);
-        if (ctx.json) { out(JSON.stringify({ ...second, rates: r })); return; }
-        const q = second.queue;
-        out(`queue       waiting ${q.waiting}  active ${q.active}  delayed ${q.delayed}  failed ${q.failed}` +
-          `  stored ${r.storedPerSec.toFixed(1)} msg/s  jobs ${r.jobsPerSec.toFixed(1)}/s`);
-        out(`push servers (${second.pushServers.length})`);
-        for (const s of second.pushServers) out(`  ${s.id}  ${s.host}:${s.port}  ${s.connections} connections  ${s.channels} channels`);
-        out(`workers (${second.workers.length})`);
-        for (const w of second.workers) out(`  ${w.id}  jobs ${w.jobs}  stored ${w.stored}  duplicates ${w.duplicates}  failed ${w.failed}`);
-        out('busiest channels');
-        if (second.channels.length === 0) out('  (none with members)');
-        for (const c of second.channels) out(`  ${c.name}  ${c.members} members  seq ${c.seq}`);
+        let first = await snapshot(ctx.redis, ctx.keys, queues);
+        for (let i = 0; i < times && !stop; i++) {
+          await new Promise((r) => setTimeout(r, interval));
+          const second = await snapshot(ctx.redis, ctx.keys, queues);
+          const lines = render(second, rates(first, second), ctx.json);
+          if (opts.watch && process.stdout.isTTY && !ctx.json) process.stdout.write('\x1b[2J\x1b[H');
+          for (const line of lines) out(line);
+          if (opts.watch && !ctx.json) out(`(refreshing every ${interval} ms; Ctrl-C stops)`);
+          first = second;
+        }
       } finally {
         await queues.close();
         await ctx.close();
       }
     });
+}
+
+function render(second: StatsSnapshot, r: ReturnType<typeof rates>, json: boolean): string[] {
+  if (json) return [JSON.stringify({ ...second, rates: r })];
+  const lines: string[] = [];
+  const out = (line: string): void => { lines.push(line); };
+  const q = second.queue;
+  out(`queue       waiting ${q.waiting}  active ${q.active}  delayed ${q.delayed}  failed ${q.failed}` +
+    `  stored ${r.storedPerSec.toFixed(1)} msg/s  jobs ${r.jobsPerSec.toFixed(1)}/s`);
+  out(`push servers (${second.pushServers.length})`);
+  for (const s of second.pushServers) out(`  ${s.id}  ${s.host}:${s.port}  ${s.connections} connections  ${s.channels} channels`);
+  out(`workers (${second.workers.length})`);
+  for (const w of second.workers) out(`  ${w.id}  jobs ${w.jobs}  stored ${w.stored}  duplicates ${w.duplicates}  failed ${w.failed}`);
+  out('busiest channels');
+  if (second.channels.length === 0) out('  (none with members)');
+  for (const c of second.channels) out(`  ${c.name}  ${c.members} members  seq ${c.seq}`);
+  return lines;
 }

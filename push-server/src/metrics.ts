@@ -1,0 +1,33 @@
+/**
+ * A push server's metrics. Labels are low-cardinality on purpose: frame types and error codes,
+ * never a channel or a user.
+ */
+import { Counter, createRegistry, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '@chat/shared';
+
+export class PushMetrics {
+  readonly registry: Registry = createRegistry();
+  readonly connections: Gauge;
+  readonly joins = new Counter({ name: 'chat_joins_total', help: 'Channel joins answered with history', registers: [] });
+  readonly framesIn = new Counter({ name: 'chat_frames_in_total', help: 'Frames received from clients, by type (invalid: failed validation)', labelNames: ['type'], registers: [] });
+  readonly framesOut = new Counter({ name: 'chat_frames_out_total', help: 'Frames sent to clients, by type', labelNames: ['type'], registers: [] });
+  readonly errors = new Counter({ name: 'chat_errors_total', help: 'Error frames sent to clients, by code', labelNames: ['code'], registers: [] });
+  readonly enqueueLatency = new Histogram({
+    name: 'chat_enqueue_latency_seconds', help: 'From a message frame received to its job confirmed in Redis', buckets: LATENCY_BUCKETS, registers: [],
+  });
+  readonly deliveries = new Counter({ name: 'chat_deliveries_total', help: 'Stored messages written to member sockets', registers: [] });
+  readonly slowClientDisconnects = new Counter({ name: 'chat_slow_client_disconnects_total', help: 'Connections closed with 1013 (send buffer full)', registers: [] });
+  readonly floodDisconnects = new Counter({ name: 'chat_flood_disconnects_total', help: 'Connections closed with 1008 (persistent flooding)', registers: [] });
+  readonly upgradesRefused = new Counter({ name: 'chat_upgrades_refused_total', help: 'WebSocket upgrades refused, by HTTP status', labelNames: ['status'], registers: [] });
+  readonly redisReconnects = new Counter({ name: 'chat_redis_reconnects_total', help: 'Redis connections restored after a loss', registers: [] });
+  readonly queueWaiting: Gauge;
+
+  constructor(connections: () => number, queueWaiting: () => number) {
+    this.connections = new Gauge({ name: 'chat_connections', help: 'Open WebSocket connections', registers: [], collect() { this.set(connections()); } });
+    this.queueWaiting = new Gauge({ name: 'chat_queue_waiting', help: 'Waiting jobs over all inbound partitions (last poll)', registers: [], collect() { this.set(queueWaiting()); } });
+    const all: Array<Parameters<Registry['registerMetric']>[0]> = [
+      this.connections, this.joins, this.framesIn, this.framesOut, this.errors, this.enqueueLatency, this.deliveries,
+      this.slowClientDisconnects, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting,
+    ] as never;
+    for (const m of all) this.registry.registerMetric(m);
+  }
+}

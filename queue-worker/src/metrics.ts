@@ -1,0 +1,31 @@
+/**
+ * A worker's metrics, served on METRICS_PORT (`GET /metrics`, `GET /health`) by serveMetrics.
+ */
+import { Counter, createRegistry, Gauge, Histogram, LATENCY_BUCKETS, type InboundQueues, type Registry } from '@chat/shared';
+
+export class WorkerMetrics {
+  readonly registry: Registry = createRegistry();
+  readonly jobs = new Counter({ name: 'chat_jobs_processed_total', help: 'Inbound jobs processed', registers: [] });
+  readonly jobsFailed = new Counter({ name: 'chat_jobs_failed_total', help: 'Inbound jobs failed (data that can never be stored)', registers: [] });
+  readonly stored = new Counter({ name: 'chat_messages_stored_total', help: 'Messages stored and routed', registers: [] });
+  readonly duplicates = new Counter({ name: 'chat_messages_duplicate_total', help: 'Messages skipped as already stored (retries)', registers: [] });
+  readonly jobDuration = new Histogram({ name: 'chat_job_duration_seconds', help: 'Time to persist and route one job', buckets: LATENCY_BUCKETS, registers: [] });
+  readonly endToEnd = new Histogram({
+    name: 'chat_enqueue_to_publish_seconds', help: 'From a message received by its producer to it stored and published (producer and worker clocks)',
+    buckets: LATENCY_BUCKETS, registers: [],
+  });
+  readonly redisReconnects = new Counter({ name: 'chat_redis_reconnects_total', help: 'Redis connections restored after a loss', registers: [] });
+  readonly queueJobs: Gauge<'state'>;
+
+  constructor(queues: InboundQueues) {
+    this.queueJobs = new Gauge({
+      name: 'chat_queue_jobs', help: 'Inbound jobs by state over all partitions', labelNames: ['state'], registers: [],
+      async collect() {
+        const counts = await queues.counts();
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
+    const all = [this.jobs, this.jobsFailed, this.stored, this.duplicates, this.jobDuration, this.endToEnd, this.redisReconnects, this.queueJobs];
+    for (const m of all) this.registry.registerMetric(m as never);
+  }
+}
