@@ -2,7 +2,7 @@
  * chat-producer: the operators' CLI. Each command lives in commands/; this file only wires them.
  */
 import { Command } from 'commander';
-import { fail } from '@chat/shared';
+import { fail, oneLineErrors } from '@chat/shared';
 import { failedCommand } from './commands/failed.js';
 import { historyCommand } from './commands/history.js';
 import { loadCommand } from './commands/load.js';
@@ -13,10 +13,7 @@ import { watchCommand } from './commands/watch.js';
 
 const program = new Command('chat-producer')
   .description('Inject messages and load into the chat pipeline, and read its state.')
-  .configureOutput({
-    // One line per error, with where to look next.
-    outputError: (line, write) => write(`chat-producer: ${line.trim().replace(/^error: /, '')} (see --help)\n`),
-  });
+  .configureOutput({ outputError: oneLineErrors('chat-producer') });
 
 for (const add of [sendCommand, loadCommand, historyCommand, statsCommand, watchCommand, failedCommand, tokenCommand]) add(program);
 

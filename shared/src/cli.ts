@@ -2,8 +2,9 @@
  * Command-line plumbing shared by the three programs: one flag per setting, generated from the
  * settings table, and one-line fatal errors.
  */
-import type { Command } from 'commander';
-import { ConfigError, SETTINGS, type FlagValues, type SettingKey } from './config.js';
+import { Command } from 'commander';
+import { ConfigError, loadConfig, SETTINGS, type Config, type FlagValues, type SettingKey } from './config.js';
+import { createLogger, type Logger } from './logger.js';
 
 /** Adds a flag for each setting, described with its environment variable and default. */
 export function addSettingOptions(command: Command, keys: readonly SettingKey[]): Command {
@@ -27,6 +28,11 @@ export function settingFlags(opts: Record<string, unknown>, keys: readonly Setti
   return flags;
 }
 
+/** commander's error output as one line: `name: what went wrong (see --help)`. */
+export function oneLineErrors(name: string): (line: string, write: (s: string) => void) => void {
+  return (line, write) => write(`${name}: ${line.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see --help)\n`);
+}
+
 /** Prints one line saying what went wrong and exits non-zero. */
 export function fail(program: string, err: unknown): never {
   const message = err instanceof ConfigError ? `bad setting: ${err.message}` : (err as Error)?.message ?? String(err);
@@ -42,4 +48,53 @@ export function fail(program: string, err: unknown): never {
 export function programArgv(argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.exec_mode === 'cluster_mode' && env.pm_exec_path) return [argv[0] as string, env.pm_exec_path];
   return [...argv];
+}
+
+/** A long-running program: started once, stopped once on SIGTERM/SIGINT. */
+export interface Service {
+  start(): Promise<unknown>;
+  /** Drains; resolves when the process may exit. */
+  stop(): Promise<unknown>;
+}
+
+export interface ServiceProgram {
+  /** Command name, e.g. `chat-push-server`. */
+  name: string;
+  description: string;
+  settings: readonly SettingKey[];
+  /** Role in the default SERVER_ID and the log's `service`. */
+  role: string;
+  service: string;
+  /** Log field of the process id: `serverId` or `workerId`. */
+  idField: string;
+  build(config: Config, logger: Logger): Service;
+}
+
+/**
+ * The whole `main` of a service: flags from the settings table, config, logger, the service,
+ * signal handling (drain once, then exit), and one-line fatal errors.
+ */
+export function runService(p: ServiceProgram): void {
+  const program = addSettingOptions(new Command(p.name).description(p.description), p.settings)
+    .configureOutput({ outputError: oneLineErrors(p.name) });
+  program.parse(programArgv());
+  const main = async (): Promise<void> => {
+    const config = loadConfig({ flags: settingFlags(program.opts(), p.settings), role: p.role });
+    const logger = createLogger({ level: config.logLevel, service: p.service, ids: { [p.idField]: config.serverId } });
+    const service = p.build(config, logger);
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('stopping', { signal });
+      service.stop().then(() => process.exit(0), (err: Error) => {
+        logger.error('shutdown failed', { error: err.message });
+        process.exit(1);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    await service.start();
+  };
+  main().catch((err) => fail(p.name, err));
 }

@@ -4,15 +4,10 @@
  * seq is gap-free, and every member that resumed with `since` has exactly the stored sequence.
  */
 import { expect } from 'chai';
-import { ChannelStore, ChatError, RedisKeys, type MessageFrame } from '@chat/shared';
-import { ResilientSender } from '../helpers/resilient-sender.js';
+import type { ChatError } from '@chat/shared';
+import { expectExactlyOnceInOrder, runResilientLoad, storedMessages as stored } from '../helpers/resilient-load.js';
 import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
-
-async function stored(stack: Stack, channel: string): Promise<MessageFrame[]> {
-  const store = new ChannelStore(stack.redis.client(), new RedisKeys('chat'), 86_400_000);
-  return (await store.read(channel, { since: 0 })).frames.map((f) => JSON.parse(f) as MessageFrame);
-}
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k + 1);
 
@@ -70,39 +65,14 @@ describe('a push server killed -9 during a load', function () {
 
   it('loses nothing: clients resume elsewhere with since and see exactly the stored sequence', async function () {
     const alive = new Set([0, 1]);
-    const urls = (): string[] => [...alive].map((i) => stack.push(i).url);
-    const senders = Array.from({ length: 6 }, (_, i) => new ResilientSender(() => {
-      const list = urls();
-      return [...list.slice(i % list.length), ...list.slice(0, i % list.length)];
-    }, `crasher-${i}`, 'crash-load'));
-    await Promise.all(senders.map((s) => s.connect()));
-    const perSender = 60;
-    let acks = 0;
-    await Promise.all(senders.map(async (s, i) => {
-      for (let n = 0; n < perSender; n++) {
-        await s.send(`${i}:${n}`, `k${i}-${n}`);
-        if (++acks === 120) {
-          alive.delete(0);
-          void stack.push(0).program.kill('SIGKILL');
-        }
-      }
-    }));
-    expect(senders.reduce((n, s) => n + s.reconnects, 0), 'clients that moved servers').to.be.greaterThan(0);
-    const total = senders.length * perSender;
-    await waitFor(async () => (await stored(stack, 'crash-load')).length === total || undefined, 'every message stored', 20_000);
-    const all = await stored(stack, 'crash-load');
-    expect(all.map((m) => m.seq)).to.deep.equal(range(total));
-    const ids = all.map((m) => m.id);
-    expect(new Set(ids).size).to.equal(total);
-    for (const s of senders) for (const id of s.acked) expect(ids).to.include(id);
-    for (let i = 0; i < senders.length; i++) {
-      const order = all.filter((m) => m.author === `crasher-${i}`).map((m) => Number(m.text.split(':')[1]));
-      expect(order, `order of crasher-${i}`).to.deep.equal(Array.from({ length: perSender }, (_, n) => n));
-    }
-    for (const s of senders) {
-      await waitFor(() => s.received.length === total || undefined, `${s.user} to see every message`);
-      expect(s.received.map((m) => m.seq)).to.deep.equal(range(total));
-    }
-    await Promise.all(senders.map((s) => s.close()));
+    const load = await runResilientLoad(stack, {
+      channel: 'crash-load', senders: 6, perSender: 60, alive,
+      onAck: (n) => {
+        if (n !== 120) return;
+        alive.delete(0);
+        void stack.push(0).program.kill('SIGKILL');
+      },
+    });
+    await expectExactlyOnceInOrder(stack, 'crash-load', load);
   });
 });
