@@ -83,7 +83,7 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   }
   if (path === '/channels') {
     // Channels come from the live servers' registries, member counts from presence.
-    const names = [...(await RoutingRegistry.channelMembers(deps.redis, deps.keys)).keys()];
+    const names = await RoutingRegistry.channelsInUse(deps.redis, deps.keys);
     const counts = await Promise.all(names.map((name) => deps.redis.hlen(deps.keys.channelPresence(name))));
     const channels = names.map((name, i) => ({ name, members: Number(counts[i]) })).filter((c) => c.members > 0)
       .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));

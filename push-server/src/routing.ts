@@ -125,16 +125,12 @@ export class RoutingRegistry {
     await Promise.all(writes);
   }
 
-  /** Member counts per channel summed over every live push server. */
-  static async channelMembers(redis: RedisClient, keys: RedisKeys): Promise<Map<string, number>> {
+  /** Channels with members on any live push server. */
+  static async channelsInUse(redis: RedisClient, keys: RedisKeys): Promise<string[]> {
     const clock = new RedisClock(redis);
     await clock.sync();
     const servers = await redis.zrangebyscore(keys.pushServers(), clock.now(), '+inf');
-    const hashes = await Promise.all(servers.map((s) => redis.hgetall(keys.serverChannels(s))));
-    const totals = new Map<string, number>();
-    for (const hash of hashes) {
-      for (const [channel, n] of Object.entries(hash)) totals.set(channel, (totals.get(channel) ?? 0) + Number(n));
-    }
-    return totals;
+    const lists = await Promise.all(servers.map((s) => redis.hkeys(keys.serverChannels(s))));
+    return [...new Set(lists.flat())];
   }
 }

@@ -16,16 +16,10 @@ import { InvalidJobError, Persister } from './persister.js';
 /** A job abandoned by a dead worker is always re-run, never failed for stalling. */
 export const MAX_STALLED_COUNT = 1_000_000;
 
-export interface WorkerStats {
-  jobs: number;
-  stored: number;
-  duplicates: number;
-  failed: number;
-}
-
 export class QueueWorker {
   readonly keys: RedisKeys;
-  readonly stats: WorkerStats = { jobs: 0, stored: 0, duplicates: 0, failed: 0 };
+  /** Jobs failed by this process (published with the heartbeat for `chat-producer stats`). */
+  private failedJobs = 0;
   private readonly redis: RedisClient;
   private readonly bull: RedisClient;
   private readonly persister: Persister;
@@ -80,7 +74,7 @@ export class QueueWorker {
         removeOnFail: { count: 10000 },
       });
       worker.on('failed', (job, err) => {
-        this.stats.failed++;
+        this.failedJobs++;
         this.metrics.jobsFailed.inc();
         this.logger.error('job failed', { queue: name, jobId: job?.id, error: err.message });
       });
@@ -122,9 +116,6 @@ export class QueueWorker {
       this.metrics.jobs.inc();
       this.metrics.stored.inc(result.stored);
       this.metrics.duplicates.inc(result.duplicates);
-      this.stats.jobs++;
-      this.stats.stored += result.stored;
-      this.stats.duplicates += result.duplicates;
       const info = this.keys.workerInfo(this.config.serverId);
       // Live counters for `chat-producer stats`; best effort, never holds the job back.
       void Promise.all([
@@ -147,7 +138,7 @@ export class QueueWorker {
       this.redis.zadd(this.keys.workers(), now + lifetime, this.config.serverId),
       this.redis.zremrangebyscore(this.keys.workers(), '-inf', now),
       this.redis.pexpire(this.keys.workers(), lifetime),
-      this.redis.hset(info, { failed: this.stats.failed, pid: process.pid, startedAt: this.startedAt, heartbeatAt: now }),
+      this.redis.hset(info, { failed: this.failedJobs, pid: process.pid, startedAt: this.startedAt, heartbeatAt: now }),
       this.redis.pexpire(info, lifetime),
     ]);
   }
