@@ -119,7 +119,8 @@ export class RoutingRegistry {
     await this.beating;
     const writes: Promise<unknown>[] = [
       this.redis.zrem(this.keys.pushServers(), this.options.serverId),
-      this.redis.del(this.keys.serverChannels(this.options.serverId), this.keys.serverInfo(this.options.serverId)),
+      this.redis.del(this.keys.serverChannels(this.options.serverId)),
+      this.redis.del(this.keys.serverInfo(this.options.serverId)),
     ];
     for (const channel of channels) writes.push(this.redis.zrem(this.keys.channelRoutes(channel), this.options.serverId));
     await Promise.all(writes);

@@ -58,13 +58,13 @@ export class QueueWorker {
     }
     for (let p = 0; p < this.config.queuePartitions; p++) {
       const name = this.keys.queueName(p);
-      const queue = new Queue(name, { connection: this.bull, prefix: this.keys.queuePrefix() });
+      const queue = new Queue(name, { connection: this.bull, prefix: this.keys.queuePrefix(p) });
       // Per-channel order rests on this: one job of a partition in flight at a time.
       await queue.setGlobalConcurrency(1);
       await queue.close();
       const worker = new Worker(name, (job: Job) => this.process(job), {
         connection: this.bull,
-        prefix: this.keys.queuePrefix(),
+        prefix: this.keys.queuePrefix(p),
         concurrency: 1,
         autorun: false,
         maxStalledCount: MAX_STALLED_COUNT,

@@ -54,8 +54,11 @@ export class RedisKeys {
   /** HASH of one worker's counters (jobs, stored, duplicates, failed); expires with its heartbeat. */
   workerInfo(workerId: string): string { return `${this.prefix}:worker:${workerId}:info`; }
 
-  /** BullMQ key prefix for the inbound queues. */
-  queuePrefix(): string { return `${this.prefix}:q`; }
+  /**
+   * BullMQ key prefix of inbound queue partition `p`. Braced so that all of one queue's keys share
+   * a cluster slot while different partitions land on different slots (and nodes).
+   */
+  queuePrefix(partition: number): string { return `{${this.prefix}:q${partition}}`; }
   /** Name of inbound queue partition `p`. */
   queueName(partition: number): string { return `inbound-${partition}`; }
 }

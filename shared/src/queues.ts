@@ -67,7 +67,7 @@ export class InboundQueues {
   constructor(connection: RedisClient, readonly keys: RedisKeys, readonly partitions: number) {
     this.queues = Array.from({ length: partitions }, (_, p) => new Queue(keys.queueName(p), {
       connection,
-      prefix: keys.queuePrefix(),
+      prefix: keys.queuePrefix(p),
       defaultJobOptions: INBOUND_JOB_OPTIONS,
       streams: { events: { maxLen: 1000 } },
     }));

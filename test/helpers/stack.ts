@@ -4,6 +4,7 @@
  */
 import WebSocket from 'ws';
 import { ChatClient, type ConnectOptions, type MessageFrame, type SocketLike } from '@chat/shared';
+import { RedisCluster, type ClusterOptions } from './redis-cluster.js';
 import { RedisServer, type RedisServerOptions } from './redis-server.js';
 import { PushServerProcess, startWorker, type ProgramProcess } from './programs.js';
 import { waitFor } from './wait.js';
@@ -13,6 +14,8 @@ export interface StackOptions {
   workers?: number;
   env?: Record<string, string>;
   redis?: RedisServerOptions;
+  /** Run against a local Redis Cluster instead of one Redis. */
+  cluster?: ClusterOptions;
 }
 
 export const TEST_ENV: Record<string, string> = {
@@ -27,19 +30,22 @@ export class Stack {
 
   private constructor(
     readonly redis: RedisServer,
+    /** Set when the stack runs on a Redis Cluster (then `redis` is unused). */
+    readonly cluster: RedisCluster | undefined,
     readonly pushServers: PushServerProcess[],
     readonly workers: ProgramProcess[],
     readonly env: Record<string, string>,
   ) {}
 
   static async start(options: StackOptions = {}): Promise<Stack> {
-    const redis = await RedisServer.start(options.redis);
-    const env = { ...TEST_ENV, ...options.env, REDIS_URL: redis.url };
+    const cluster = options.cluster ? await RedisCluster.start(options.cluster) : undefined;
+    const redis = cluster ? (cluster as unknown as RedisServer) : await RedisServer.start(options.redis);
+    const env = { ...TEST_ENV, ...options.env, REDIS_URL: redis.url, ...(cluster ? { REDIS_CLUSTER: '1' } : {}) };
     const [pushServers, workers] = await Promise.all([
       Promise.all(Array.from({ length: options.pushServers ?? 2 }, () => PushServerProcess.start(env))),
       Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(env))),
     ]);
-    return new Stack(redis, pushServers, workers, env);
+    return new Stack(redis, cluster, pushServers, workers, env);
   }
 
   push(i: number): PushServerProcess {

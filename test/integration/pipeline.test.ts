@@ -8,11 +8,11 @@ import type { ChatClient, ErrorFrame, HistoryFrame, MessageFrame } from '@chat/s
 import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('pipeline: two push servers, two workers, one Redis', function () {
+for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(`pipeline: two push servers, two workers, ${mode}`, function () {
   let stack: Stack;
 
   before(async function () {
-    stack = await Stack.start({ pushServers: 2, workers: 2 });
+    stack = await Stack.start({ pushServers: 2, workers: 2, ...(mode === 'one Redis' ? {} : { cluster: { masters: 3 } }) });
   });
   after(async function () {
     await stack?.stop();

@@ -88,7 +88,7 @@ describe('producer CLI', function () {
 
   it('lists failed jobs and retries them', async function () {
     const connection = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue('inbound-0', { connection, prefix: 'chat:q' });
+    const queue = new Queue('inbound-0', { connection, prefix: '{chat:q0}' });
     await queue.add('messages', { messages: [{ channel: 'bad channel', id: 'x', author: 'a', text: 't' }] }, { removeOnFail: false });
     const listed = await waitFor(async () => {
       const r = await runProducer(['failed', '--json'], env);

@@ -52,11 +52,13 @@ describe('routing: a killed push server drops out', function () {
   });
 });
 
-describe('retention: messages age out, seq never goes back', function () {
+for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(`retention on ${mode}: messages age out, seq never goes back`, function () {
   let stack: Stack;
   const retentionMs = 1500;
   before(async function () {
-    stack = await Stack.start({ pushServers: 1, workers: 1, env: { RETENTION_MS: String(retentionMs) } });
+    stack = await Stack.start({
+      pushServers: 1, workers: 1, env: { RETENTION_MS: String(retentionMs) }, ...(mode === 'one Redis' ? {} : { cluster: { masters: 3 } }),
+    });
   });
   after(async function () {
     await stack?.stop();

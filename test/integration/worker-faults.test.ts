@@ -21,13 +21,15 @@ describe('worker faults', function () {
   it('re-runs a job abandoned by a dead worker before the jobs queued behind it', async function () {
     stack = await Stack.start({ pushServers: 1, workers: 0, env: STALL_ENV });
     const connection = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
-    const queueName = `inbound-${partitionOf('stall', 4)}`;
-    const queue = new Queue(queueName, { connection, prefix: 'chat:q' });
+    const partition = partitionOf('stall', 4);
+    const queueName = `inbound-${partition}`;
+    const prefix = `{chat:q${partition}}`;
+    const queue = new Queue(queueName, { connection, prefix });
     await queue.setGlobalConcurrency(1);
     let taken = 0;
     // A worker that takes the first job and then hangs forever, like a process frozen mid-job.
     const zombie = new Worker(queueName, () => { taken++; return new Promise<void>(() => undefined); }, {
-      connection, prefix: 'chat:q', concurrency: 1, lockDuration: 1000, stalledInterval: 1000, maxStalledCount: 1000,
+      connection, prefix, concurrency: 1, lockDuration: 1000, stalledInterval: 1000, maxStalledCount: 1000,
     });
     const client = await stack.connect(0, 'patient');
     await client.join('stall');
