@@ -242,6 +242,27 @@ export class ChannelHub {
     }));
   }
 
+  /**
+   * The safety net under pub/sub: compares each local channel's stored seq with what its members
+   * have and fills any gap from the store. Pub/sub drops messages while a subscription is being
+   * re-established (a Redis restart, a cluster failover); this bounds such a loss to one heartbeat.
+   */
+  async checkGaps(): Promise<void> {
+    await Promise.all([...this.channels].map(async ([channel, local]) => {
+      const subs = [...local.members.values()].filter((s) => !s.loading);
+      if (subs.length === 0) return;
+      const behind = Math.min(...subs.map((s) => s.seq));
+      if ((await this.store.latestSeq(channel)) <= behind) return;
+      const read = await this.store.read(channel, { since: behind, cap: MAX_SINCE_MESSAGES });
+      for (const frame of read.frames) {
+        const head = frameHead(frame);
+        if (!head) continue;
+        const bytes = Buffer.from(frame);
+        for (const sub of subs) this.offer(sub, head.seq, bytes);
+      }
+    }));
+  }
+
   private offer(sub: Subscription, seq: number, frame: Buffer): void {
     if (sub.loading) { sub.held.push({ seq, frame }); return; }
     if (seq <= sub.seq) return;

@@ -71,7 +71,7 @@ export class PushServer {
       pid: process.pid,
       startedAt: this.startedAt,
       ...memoryReadout(),
-    }));
+    }), () => this.hub.checkGaps());
     this.presence = new PresenceStore(this.redis, this.keys, config.serverId, this.routing.lifetimeMs);
     this.hub = new ChannelHub(this.store, this.routing, this.presence, {
       historyLimit: config.historyLimit,

@@ -34,6 +34,8 @@ export class RoutingRegistry {
     private readonly channelCounts: () => Map<string, number>,
     /** Read-outs published with every heartbeat (connections, address, …). */
     private readonly info: () => Record<string, string | number> = () => ({}),
+    /** Runs after every heartbeat (the hub's gap check). */
+    private readonly afterBeat: () => Promise<void> = async () => undefined,
   ) {
     this.clock = new RedisClock(redis);
   }
@@ -48,6 +50,7 @@ export class RoutingRegistry {
     this.timer = setInterval(() => {
       if (this.beating) return;
       this.beating = this.heartbeat()
+        .then(() => this.afterBeat())
         .catch((err: Error) => { this.logger.warn('heartbeat failed', { error: err.message }); })
         .finally(() => { this.beating = undefined; });
     }, this.options.heartbeatMs);

@@ -38,6 +38,11 @@ export class ChannelStore {
     return callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
   }
 
+  /** The channel's latest seq (0 when none), without reading messages. */
+  async latestSeq(channel: string): Promise<number> {
+    return Number((await this.redis.get(this.keys.channelSeq(channel))) ?? 0);
+  }
+
   async read(channel: string, query: HistoryQuery): Promise<HistoryRead> {
     const keys = [this.keys.channelMessages(channel), this.keys.channelSeq(channel), this.keys.channelIds(channel)];
     const args: (string | number)[] = 'last' in query

@@ -101,7 +101,9 @@ export class RedisCluster {
 
   /** The port of the master serving `key`. */
   async masterOf(key: string): Promise<number> {
-    const c = new Redis(this.ports[0] as number, '127.0.0.1');
+    const live = this.ports.find((p) => this.procs.get(p)?.exitCode === null && this.procs.get(p)?.signalCode === null);
+    const c = new Redis(live as number, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    c.on('error', () => undefined);
     try {
       const slot = Number(await c.cluster('KEYSLOT', key));
       const slots = (await c.cluster('SLOTS')) as unknown as Array<[number, number, [string, number]]>;
@@ -114,7 +116,7 @@ export class RedisCluster {
 
   async kill(port: number): Promise<void> {
     const proc = this.procs.get(port);
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
     await exited;

@@ -1,0 +1,60 @@
+/**
+ * Redis Cluster failover: the master holding a channel is killed and its replica promoted. Every
+ * acknowledged message that reached the replica is still there, and the pipeline resumes with
+ * the channel's seq continuing without a gap.
+ */
+import { expect } from 'chai';
+import { ChannelStore, RedisKeys, type MessageFrame } from '@chat/shared';
+import { Stack, collect, waitForCount } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('Redis Cluster: a master killed, its replica promoted', function () {
+  let stack: Stack;
+  before(async function () {
+    stack = await Stack.start({ pushServers: 2, workers: 2, cluster: { masters: 3, replicasPerMaster: 1 }, env: { STALLED_INTERVAL_MS: '1000' } });
+  });
+  after(async function () {
+    await stack?.stop();
+  });
+
+  it('loses no acknowledged message that reached the replica, and resumes', async function () {
+    this.timeout(120_000);
+    const cluster = stack.cluster!;
+    const a = await stack.connect(0, 'before-failover');
+    const b = await stack.connect(1, 'after-failover');
+    await a.join('failover');
+    await b.join('failover');
+    const atB = collect(b, 'failover');
+    for (let i = 0; i < 20; i++) await a.send('failover', `m${i}`, `fo-${i}`);
+    await waitForCount(atB, 20, 'the first 20 messages');
+
+    const keys = new RedisKeys('chat');
+    const client = cluster.client();
+    // Make sure the replica has everything written so far (what "reached the replica" means).
+    const replicated = Number(await client.call('WAIT', '1', '5000'));
+    expect(replicated).to.be.at.least(0);
+    const masterPort = await cluster.masterOf(keys.channelMessages('failover'));
+    const node = client.nodes('master').find((n) => n.options.port === masterPort);
+    expect(Number(await node?.call('WAIT', '1', '5000'))).to.equal(1);
+    await cluster.kill(masterPort);
+
+    await waitFor(async () => (await cluster.masterOf(keys.channelMessages('failover'))) !== masterPort || undefined,
+      'a replica to take over the channel\'s slot', 30_000, 200);
+    for (let i = 20; i < 30; i++) {
+      await waitFor(() => a.send('failover', `m${i}`, `fo-${i}`).then(() => true, () => false), `message ${i} to be accepted`, 30_000, 200);
+    }
+    await waitForCount(atB, 30, 'the messages after the failover', 30_000).catch(async (err) => {
+      if (process.env.FAILOVER_DEBUG) {
+        const st = new ChannelStore(cluster.client(), keys, 86_400_000);
+        console.log('stored', (await st.read('failover', { since: 0 })).frames.length, 'at b', atB.length);
+        for (const w of stack.workers) console.log('worker', w.logs.slice(-5));
+        for (const p of stack.pushServers) console.log('push', p.program.logs.slice(-5));
+      }
+      throw err;
+    });
+    expect(atB.map((m) => m.seq)).to.deep.equal(Array.from({ length: 30 }, (_, k) => k + 1));
+    const store = new ChannelStore(cluster.client(), keys, 86_400_000);
+    const stored = (await store.read('failover', { since: 0 })).frames.map((f) => JSON.parse(f) as MessageFrame);
+    expect(stored.map((m) => m.id)).to.deep.equal(Array.from({ length: 30 }, (_, i) => `fo-${i}`));
+  });
+});
