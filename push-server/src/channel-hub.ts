@@ -231,14 +231,7 @@ export class ChannelHub {
         local.presence.reset(await this.presence.sweep(channel, true));
         this.flushPresence(channel, local);
       }
-      const subs = [...local.members.values()].filter((s) => !s.loading);
-      if (subs.length === 0) return;
-      const from = Math.min(...subs.map((s) => s.seq));
-      const read = await this.store.read(channel, { since: from, cap: MAX_SINCE_MESSAGES });
-      for (const frame of read.frames) {
-        const head = frameHead(frame);
-        if (head) for (const sub of subs) this.offer(sub, head.seq, Buffer.from(frame));
-      }
+      await this.catchUp(channel, local, false);
     }));
   }
 
@@ -248,19 +241,26 @@ export class ChannelHub {
    * re-established (a Redis restart, a cluster failover); this bounds such a loss to one heartbeat.
    */
   async checkGaps(): Promise<void> {
-    await Promise.all([...this.channels].map(async ([channel, local]) => {
-      const subs = [...local.members.values()].filter((s) => !s.loading);
-      if (subs.length === 0) return;
-      const behind = Math.min(...subs.map((s) => s.seq));
-      if ((await this.store.latestSeq(channel)) <= behind) return;
-      const read = await this.store.read(channel, { since: behind, cap: MAX_SINCE_MESSAGES });
-      for (const frame of read.frames) {
-        const head = frameHead(frame);
-        if (!head) continue;
-        const bytes = Buffer.from(frame);
-        for (const sub of subs) this.offer(sub, head.seq, bytes);
-      }
-    }));
+    await Promise.all([...this.channels].map(([channel, local]) => this.catchUp(channel, local, true)));
+  }
+
+  /**
+   * Offers the channel's stored messages after the furthest-behind member's seq to every member
+   * (each takes only what it lacks, in order). With `onlyIfBehind`, one GET decides first whether
+   * any member is behind at all.
+   */
+  private async catchUp(channel: string, local: LocalChannel, onlyIfBehind: boolean): Promise<void> {
+    const subs = [...local.members.values()].filter((s) => !s.loading);
+    if (subs.length === 0) return;
+    const behind = Math.min(...subs.map((s) => s.seq));
+    if (onlyIfBehind && (await this.store.latestSeq(channel)) <= behind) return;
+    const read = await this.store.read(channel, { since: behind, cap: MAX_SINCE_MESSAGES });
+    for (const frame of read.frames) {
+      const head = frameHead(frame);
+      if (!head) continue;
+      const bytes = Buffer.from(frame);
+      for (const sub of subs) this.offer(sub, head.seq, bytes);
+    }
   }
 
   private offer(sub: Subscription, seq: number, frame: Buffer): void {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { killAndWait } from './process.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -115,11 +116,7 @@ export class RedisCluster {
   }
 
   async kill(port: number): Promise<void> {
-    const proc = this.procs.get(port);
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    await killAndWait(this.procs.get(port));
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { killAndWait } from './process.js';
 import { waitFor } from './wait.js';
 
 export interface RedisServerOptions {
@@ -62,11 +63,7 @@ export class RedisServer {
 
   /** Kills the server at once (SIGKILL) and waits for it to be gone. */
   async kill(): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    await killAndWait(this.proc);
   }
 
   async stop(): Promise<void> {
