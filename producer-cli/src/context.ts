@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import {
-  addSettingOptions, createRedis, loadConfig, RedisKeys, settingFlags, waitForRedis, type Config, type RedisClient,
+  addSettingOptions, createRedis, isValidChannel, loadConfig, RedisKeys, settingFlags, waitForRedis, type Config, type RedisClient,
   type SettingKey,
 } from '@chat/shared';
 
@@ -51,6 +51,12 @@ export function intOption(value: unknown, flag: string, min: number, max = Numbe
     throw new Error(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }
   return n;
+}
+
+/** Checks a `--channel` value, or throws one line naming the flag. */
+export function channelOption(value: unknown): string {
+  if (!isValidChannel(value)) throw new Error(`--channel ${JSON.stringify(value)} is not a valid channel name`);
+  return value as string;
 }
 
 export function out(line: string): void {

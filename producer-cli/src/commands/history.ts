@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ChannelStore, historyFrame, isValidChannel, type MessageFrame } from '@chat/shared';
-import { intOption, openContext, out, withCommonOptions } from '../context.js';
+import { ChannelStore, historyFrame, type MessageFrame } from '@chat/shared';
+import { channelOption, intOption, openContext, out, withCommonOptions } from '../context.js';
 
 export function formatMessage(m: MessageFrame): string {
   return `#${m.seq} ${new Date(m.timestamp).toISOString()} ${m.author}: ${m.text}`;
@@ -13,8 +13,7 @@ export function historyCommand(program: Command): void {
     .option('--limit <n>', 'how many of the latest messages (1-1000)', '10')
     .option('--since <seq>', 'every retained message after this seq instead (at most --limit)')
     .action(async (opts: Record<string, string>) => {
-      const channel = opts.channel as string;
-      if (!isValidChannel(channel)) throw new Error(`--channel ${JSON.stringify(channel)} is not a valid channel name`);
+      const channel = channelOption(opts.channel);
       const limit = intOption(opts.limit, '--limit', 1, 1000);
       const since = opts.since === undefined ? undefined : intOption(opts.since, '--since', 0);
       const ctx = await openContext(opts);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { InboundQueues, isValidChannel, isValidUser, MAX_ID_LENGTH, utf8Length } from '@chat/shared';
-import { openContext, out, withCommonOptions } from '../context.js';
+import { InboundQueues, isValidUser, MAX_ID_LENGTH, utf8Length } from '@chat/shared';
+import { channelOption, openContext, out, withCommonOptions } from '../context.js';
 
 export function sendCommand(program: Command): void {
   withCommonOptions(program.command('send'))
@@ -11,8 +11,7 @@ export function sendCommand(program: Command): void {
     .option('--author <name>', 'author name', 'producer')
     .option('--id <id>', 'message id: a retry with the same id and author is stored once')
     .action(async (opts: Record<string, string>) => {
-      const channel = opts.channel as string;
-      if (!isValidChannel(channel)) throw new Error(`--channel ${JSON.stringify(channel)} is not a valid channel name`);
+      const channel = channelOption(opts.channel);
       if (!isValidUser(opts.author)) throw new Error('--author must be 1-64 characters without control characters');
       if (opts.id !== undefined && (opts.id.length === 0 || opts.id.length > MAX_ID_LENGTH)) {
         throw new Error(`--id must be 1 to ${MAX_ID_LENGTH} characters`);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import WebSocket from 'ws';
-import { ChannelStore, ChatClient, isValidChannel, type MessageFrame, type SocketLike } from '@chat/shared';
-import { intOption, openContext, out, withCommonOptions } from '../context.js';
+import { ChannelStore, ChatClient, type MessageFrame, type SocketLike } from '@chat/shared';
+import { channelOption, intOption, openContext, out, withCommonOptions } from '../context.js';
 import { formatMessage } from './history.js';
 
 export function watchCommand(program: Command): void {
@@ -12,8 +12,7 @@ export function watchCommand(program: Command): void {
     .option('--count <n>', 'exit after this many live messages')
     .option('--history <n>', 'print this many stored messages first (Redis mode)', '10')
     .action(async (opts: Record<string, string>) => {
-      const channel = opts.channel as string;
-      if (!isValidChannel(channel)) throw new Error(`--channel ${JSON.stringify(channel)} is not a valid channel name`);
+      const channel = channelOption(opts.channel);
       const max = opts.count === undefined ? Infinity : intOption(opts.count, '--count', 1);
       const json = Boolean(opts.json);
       let seen = 0;
