@@ -37,7 +37,7 @@ export async function openContext(opts: Record<string, unknown>): Promise<CliCon
   return {
     config,
     redis,
-    keys: new RedisKeys(config.redisPrefix),
+    keys: new RedisKeys(config.redisPrefix, config.redisCluster),
     json: Boolean(opts.json),
     close: async () => { await redis.quit().catch(() => redis.disconnect()); },
   };

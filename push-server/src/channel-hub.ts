@@ -12,6 +12,7 @@ import {
   ChannelStore, frameHead, historyFrameJson, MAX_SINCE_MESSAGES, type HistoryRead, type Logger,
 } from '@chat/shared';
 import { LocalPresence, parsePresenceEvent, type PresenceStore } from './presence.js';
+import { WireFrame } from './wire-frame.js';
 
 /** What the hub needs of a connection. */
 export interface MemberSink {
@@ -21,7 +22,9 @@ export interface MemberSink {
   /** The client's session id (`session` query parameter), '' when none: lets it reclaim its name. */
   readonly session: string;
   /** Sends an already-serialised frame (text) of the given type. */
-  sendFrame(frame: Buffer | string, type: 'history' | 'presence' | 'message'): void;
+  sendFrame(frame: Buffer | string, type: 'history' | 'presence'): void;
+  /** Sends a stored message, framed once for every member. */
+  sendMessage(frame: WireFrame): void;
   readonly isOpen: boolean;
 }
 
@@ -43,7 +46,7 @@ export class Subscription {
   presenceSent = false;
   /** True while history or a gap fill is being read; live messages wait in `held`. */
   loading = true;
-  held: { seq: number; frame: Buffer }[] = [];
+  held: { seq: number; frame: WireFrame }[] = [];
   constructor(readonly member: MemberSink, readonly channel: string) {}
 }
 
@@ -63,6 +66,8 @@ export interface HubOptions {
   presenceIntervalMs: number;
   /** Whether one user may hold its name from several connections (authenticated users). */
   allowSameUser: boolean;
+  /** Called when the gap check finds a channel's members behind the store (a delivery was missed). */
+  onBehind?: (channel: string) => void;
 }
 
 export class ChannelHub {
@@ -184,9 +189,21 @@ export class ChannelHub {
     return true;
   }
 
-  /** Delivers one frame from this server's inbox: a stored message, or a presence change. */
-  dispatch(frame: string): void {
-    if (frame.startsWith('p\n')) { this.presenceEvent(frame); return; }
+  /**
+   * Delivers one payload from this server's inbox: stored messages of one channel (frames in
+   * seq order, one per line), or a presence change.
+   */
+  dispatch(payload: string): void {
+    if (payload.startsWith('p\n')) { this.presenceEvent(payload); return; }
+    for (let start = 0; start < payload.length;) {
+      let end = payload.indexOf('\n', start);
+      if (end < 0) end = payload.length;
+      this.deliver(payload.slice(start, end));
+      start = end + 1;
+    }
+  }
+
+  private deliver(frame: string): void {
     const head = frameHead(frame);
     if (!head) {
       this.logger.warn('dropped an inbox frame of unknown shape', { frame: frame.slice(0, 120) });
@@ -194,8 +211,8 @@ export class ChannelHub {
     }
     const local = this.channels.get(head.channel);
     if (!local) return;
-    const bytes = Buffer.from(frame); // serialised once, sent to every member as is
-    for (const sub of local.members.values()) this.offer(sub, head.seq, bytes);
+    const wire = WireFrame.text(frame); // serialised once, sent to every member as is
+    for (const sub of local.members.values()) this.offer(sub, head.seq, wire);
   }
 
   private presenceEvent(payload: string): void {
@@ -253,22 +270,25 @@ export class ChannelHub {
     const subs = [...local.members.values()].filter((s) => !s.loading);
     if (subs.length === 0) return;
     const behind = Math.min(...subs.map((s) => s.seq));
-    if (onlyIfBehind && (await this.store.latestSeq(channel)) <= behind) return;
+    if (onlyIfBehind) {
+      if ((await this.store.latestSeq(channel)) <= behind) return;
+      this.options.onBehind?.(channel);
+    }
     const read = await this.store.read(channel, { since: behind, cap: MAX_SINCE_MESSAGES });
     for (const frame of read.frames) {
       const head = frameHead(frame);
       if (!head) continue;
-      const bytes = Buffer.from(frame);
-      for (const sub of subs) this.offer(sub, head.seq, bytes);
+      const wire = WireFrame.text(frame);
+      for (const sub of subs) this.offer(sub, head.seq, wire);
     }
   }
 
-  private offer(sub: Subscription, seq: number, frame: Buffer): void {
+  private offer(sub: Subscription, seq: number, frame: WireFrame): void {
     if (sub.loading) { sub.held.push({ seq, frame }); return; }
     if (seq <= sub.seq) return;
     if (seq === sub.seq + 1) {
       sub.seq = seq;
-      if (sub.member.isOpen) sub.member.sendFrame(frame, 'message');
+      if (sub.member.isOpen) sub.member.sendMessage(frame);
       return;
     }
     // A gap: read what is missing from the store, hold live messages until it is in.
@@ -304,7 +324,7 @@ export class ChannelHub {
     sub.loading = false;
     for (const frame of frames) {
       const head = frameHead(frame);
-      if (head) this.offer(sub, head.seq, Buffer.from(frame));
+      if (head) this.offer(sub, head.seq, WireFrame.text(frame));
     }
     this.release(sub);
   }

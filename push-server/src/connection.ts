@@ -11,6 +11,8 @@ import { NameTakenError, type ChannelHub, type MemberSink } from './channel-hub.
 import { OverloadedError } from './admission.js';
 import type { PushMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
+import type { WireFrame } from './wire-frame.js';
+import type { Socket } from 'node:net';
 
 export interface ConnectionDeps {
   hub: ChannelHub;
@@ -43,6 +45,11 @@ export class ClientConnection implements MemberSink {
   private refusedSince = Date.now();
   private closing = false;
   private sentIds = 0;
+  private corked = false;
+  /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
+  private get raw(): Socket | undefined {
+    return (this.socket as unknown as { _socket?: Socket })._socket;
+  }
   /** Missed WebSocket pongs since the last one (the server pings every 30 s). */
   missedPongs = 0;
 
@@ -75,8 +82,30 @@ export class ClientConnection implements MemberSink {
       return;
     }
     this.socket.send(frame, { binary: false });
-    this.deps.metrics.framesOut.inc({ type });
-    if (type === 'message') this.deps.metrics.deliveries.inc();
+    if (type === 'message') this.deps.metrics.delivered++; else this.deps.metrics.framesOut.inc({ type });
+  }
+
+  /**
+   * Sends a stored message: the frame's bytes, framed once for all members, go straight to the
+   * socket (no deflate is negotiated, so ws has nothing to transform or queue). Writes in one
+   * tick are corked into one system call: a batch of messages reaches a member in one write.
+   */
+  sendMessage(frame: WireFrame): void {
+    if (!this.isOpen) return;
+    if (this.socket.bufferedAmount > this.deps.maxSendBufferBytes) {
+      this.deps.metrics.slowClientDisconnects.inc();
+      this.shutdown(CloseCode.TryAgainLater, 'send buffer full: the client is not reading');
+      return;
+    }
+    const raw = this.raw;
+    if (!raw) { this.sendFrame(frame.payload, 'message'); return; }
+    if (!this.corked) {
+      this.corked = true;
+      raw.cork();
+      process.nextTick(() => { this.corked = false; raw.uncork(); });
+    }
+    raw.write(frame.bytes);
+    this.deps.metrics.delivered++;
   }
 
   /** Closes with a code, and drops the socket if the close handshake cannot finish soon. */

@@ -2,3 +2,4 @@ export { PushServer, PING_INTERVAL_MS } from './push-server.js';
 export { ChannelHub, Subscription } from './channel-hub.js';
 export { RoutingRegistry, ROUTE_LIFETIME_BEATS } from './routing.js';
 export { TokenBucket } from './token-bucket.js';
+export { WireFrame } from './wire-frame.js';

@@ -10,7 +10,7 @@ runService({
   description: 'Holds WebSocket connections and serves the chat HTTP API (SPEC §3-4).',
   settings: [
     'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
-    'maxTextBytes', 'queuePartitions', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
+    'maxTextBytes', 'queuePartitions', 'enqueueLingerMs', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
     'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
     'metricsPort', 'logLevel',
   ],

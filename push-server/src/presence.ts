@@ -26,14 +26,14 @@ export class PresenceStore {
    */
   async claim(channel: string, connectionId: string, user: string, allowSameUser: boolean, session = ''): Promise<boolean> {
     const r = await callScript<number>(this.redis, 'chatClaimPresence', this.keys.presenceKeys(channel), [
-      this.serverId, connectionId, user, allowSameUser ? '1' : '0', session, this.keys.serverInboxPrefix(), channel, this.lifetimeMs,
+      this.serverId, connectionId, user, allowSameUser ? '1' : '0', session, this.keys.inboxRoute(channel), channel, this.lifetimeMs,
     ]);
     return Number(r) === 1;
   }
 
   async release(channel: string, connectionId: string): Promise<void> {
     await callScript<number>(this.redis, 'chatReleasePresence', this.keys.presenceKeys(channel), [
-      this.serverId, connectionId, this.keys.serverInboxPrefix(), channel,
+      this.serverId, connectionId, this.keys.inboxRoute(channel), channel,
     ]);
   }
 
@@ -45,7 +45,7 @@ export class PresenceStore {
   /** The names present in a channel (after sweeping dead servers' names), sorted. */
   static async names(redis: RedisClient, keys: RedisKeys, channel: string, keepAliveMs = 0): Promise<string[]> {
     const names = await callScript<string[]>(redis, 'chatSweepPresence', keys.presenceKeys(channel), [
-      keys.serverInboxPrefix(), channel, keepAliveMs, '1',
+      keys.inboxRoute(channel), channel, keepAliveMs, '1',
     ]);
     return names.sort((a, b) => a.localeCompare(b));
   }

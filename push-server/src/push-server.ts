@@ -8,13 +8,14 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  ChannelStore, CloseCode, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
+  ChannelStore, CloseCode, parsePickupNotice, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
   RedisKeys, serveMetrics, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
 } from '@chat/shared';
 import { Admission } from './admission.js';
 import { ChannelHub } from './channel-hub.js';
 import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
+import { Inbox } from './inbox.js';
 import { RoutingRegistry } from './routing.js';
 import { loadWebAssets } from './web-assets.js';
 import { UpgradeGate, type GateResult } from './upgrade-gate.js';
@@ -34,6 +35,8 @@ export class PushServer {
   readonly keys: RedisKeys;
   private readonly redis: RedisClient;
   private readonly subscriber: RedisClient;
+  /** BullMQ's connection: kept apart so its scripts do not weigh on the other commands. */
+  private readonly queueRedis: RedisClient;
   private readonly store: ChannelStore;
   private readonly queues: InboundQueues;
   private readonly hub: ChannelHub;
@@ -51,17 +54,33 @@ export class PushServer {
   private pingTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly startedAt = Date.now();
-  private subscribedOnce = false;
+  private readonly inbox: Inbox;
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
-    this.keys = new RedisKeys(config.redisPrefix);
+    this.keys = new RedisKeys(config.redisPrefix, config.redisCluster);
     // Commands fail after a few reconnect attempts instead of waiting for Redis: a request while
     // Redis is away gets an error (and /ready says 503) rather than hanging.
     this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3 });
     this.metrics = new PushMetrics(() => this.connections.size, () => this.admission.waiting);
-    this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger });
+    this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger, shardedSubscribers: true });
+    this.inbox = new Inbox(this.subscriber, this.keys, {
+      serverId: config.serverId,
+      partitions: config.queuePartitions,
+      onPayload: (payload) => {
+        const pickup = payload.startsWith('q\n') ? parsePickupNotice(payload) : undefined;
+        if (pickup) this.queues.pickedUp(pickup.partition, pickup.batch); else this.hub.dispatch(payload);
+      },
+      onRestored: () => {
+        // Route again at once, then deliver whatever was published meanwhile and restore presence.
+        this.logger.info('inbox subscription restored: resynchronising');
+        this.routing.heartbeat()
+          .then(() => this.hub.resync())
+          .catch((err: Error) => this.logger.warn('resync failed', { error: err.message }));
+      },
+    }, logger);
     this.store = new ChannelStore(this.redis, this.keys, config.retentionMs);
-    this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
+    this.queueRedis = createRedis(config, { name: `push-queue:${config.serverId}`, logger, maxRetriesPerRequest: 3, autoPipelining: false });
+    this.queues = new InboundQueues(this.queueRedis, this.keys, config.queuePartitions, { origin: config.serverId, lingerMs: config.enqueueLingerMs });
     this.routing = new RoutingRegistry(this.redis, this.keys, {
       serverId: config.serverId, heartbeatMs: config.heartbeatMs, retentionMs: config.retentionMs,
     }, logger, () => this.hub.counts(), () => ({
@@ -73,11 +92,18 @@ export class PushServer {
       ...memoryReadout(),
     }), () => this.hub.checkGaps());
     this.presence = new PresenceStore(this.redis, this.keys, config.serverId, this.routing.lifetimeMs);
-    this.hub = new ChannelHub(this.store, this.routing, this.presence, {
+    // A channel's deliveries are subscribed before it is routed here, and dropped when it is not.
+    const routes = {
+      add: async (channel: string) => { await this.inbox.join(channel); await this.routing.add(channel); },
+      remove: (channel: string) => { this.inbox.leave(channel); return this.routing.remove(channel); },
+      count: (channel: string, members: number) => this.routing.count(channel, members),
+    };
+    this.hub = new ChannelHub(this.store, routes, this.presence, {
       historyLimit: config.historyLimit,
       presenceIntervalMs: config.presenceIntervalMs,
       // With authentication a name is a verified identity: the same user's tabs share it.
       allowSameUser: config.authSecret !== undefined,
+      onBehind: (channel) => this.inbox.refresh(channel),
     }, logger);
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
@@ -106,7 +132,7 @@ export class PushServer {
   }
 
   isReady(): boolean {
-    return !this.draining && this.redis.status === 'ready' && this.subscriber.status === 'ready';
+    return !this.draining && this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.queueRedis.status === 'ready';
   }
 
   get port(): number {
@@ -115,24 +141,13 @@ export class PushServer {
 
   async start(): Promise<number> {
     await waitForRedis(this.redis, this.config.redisUrl, 10_000);
-    for (const client of [this.redis, this.subscriber]) {
+    for (const client of [this.redis, this.subscriber, this.queueRedis]) {
       let lost = false;
       client.on('close', () => { lost = true; });
       client.on('ready', () => { if (lost) this.metrics.redisReconnects.inc(); lost = false; });
     }
     await checkEvictionPolicy(this.redis, this.logger);
-    this.subscriber.on('message', (_channel: string, frame: string) => this.hub.dispatch(frame));
-    this.subscriber.on('ready', () => {
-      if (!this.subscribedOnce) return;
-      // The subscription was lost and restored: route again at once, then deliver whatever was
-      // published meanwhile and restore presence.
-      this.logger.info('inbox subscription restored: resynchronising');
-      this.routing.heartbeat()
-        .then(() => this.hub.resync())
-        .catch((err: Error) => this.logger.warn('resync failed', { error: err.message }));
-    });
-    await this.subscriber.subscribe(this.keys.serverInbox(this.config.serverId));
-    this.subscribedOnce = true;
+    await this.inbox.start();
     await this.routing.start();
     this.admission.start();
     this.hub.startPresenceSweeps(Math.max(25, Math.round(this.config.heartbeatMs / 2)));
@@ -176,7 +191,7 @@ export class PushServer {
     await closed;
     await this.queues.close();
     this.metricsServer?.close();
-    await Promise.allSettled([this.subscriber.quit(), this.redis.quit()]);
+    await Promise.allSettled([this.subscriber.quit(), this.redis.quit(), this.queueRedis.quit()]);
     this.logger.info('stopped');
   }
 

@@ -7,7 +7,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
   ChannelStore, checkEvictionPolicy, createRedis, InboundQueues, RedisClock, serveMetrics, RedisKeys, waitForRedis, type Config,
-  type InboundJobData, type Logger, type RedisClient,
+  pickupNotice, type InboundJobData, type Logger, type RedisClient,
 } from '@chat/shared';
 import type { Server } from 'node:http';
 import { WorkerMetrics } from './metrics.js';
@@ -15,6 +15,8 @@ import { InvalidJobError, Persister } from './persister.js';
 
 /** A job abandoned by a dead worker is always re-run, never failed for stalling. */
 export const MAX_STALLED_COUNT = 1_000_000;
+/** How often the live counters for `chat-producer stats` reach Redis. */
+const COUNTS_FLUSH_MS = 500;
 
 export class QueueWorker {
   readonly keys: RedisKeys;
@@ -27,6 +29,9 @@ export class QueueWorker {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly clock: RedisClock;
   private readonly startedAt = Date.now();
+  /** Counters not yet added to the worker's info hash (flushed every second for `chat-producer stats`). */
+  private counts = { jobs: 0, stored: 0, duplicates: 0 };
+  private countsTimer: NodeJS.Timeout | undefined;
   private readonly queues: InboundQueues;
   readonly metrics: WorkerMetrics;
   private metricsServer: Server | undefined;
@@ -34,12 +39,12 @@ export class QueueWorker {
   metricsPort: number | undefined;
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
-    this.keys = new RedisKeys(config.redisPrefix);
+    this.keys = new RedisKeys(config.redisPrefix, config.redisCluster);
     this.redis = createRedis(config, { name: `worker:${config.serverId}`, logger });
-    this.bull = createRedis(config, { name: `worker-bull:${config.serverId}`, logger });
+    this.bull = createRedis(config, { name: `worker-bull:${config.serverId}`, logger, autoPipelining: false });
     this.clock = new RedisClock(this.redis);
     this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs), config.workerConcurrency, logger);
-    this.queues = new InboundQueues(this.redis, this.keys, config.queuePartitions);
+    this.queues = new InboundQueues(this.bull, this.keys, config.queuePartitions);
     this.metrics = new WorkerMetrics(this.queues);
   }
 
@@ -62,7 +67,7 @@ export class QueueWorker {
       // Per-channel order rests on this: one job of a partition in flight at a time.
       await queue.setGlobalConcurrency(1);
       await queue.close();
-      const worker = new Worker(name, (job: Job) => this.process(job), {
+      const worker = new Worker(name, (job: Job) => this.process(job, p), {
         connection: this.bull,
         prefix: this.keys.queuePrefix(p),
         concurrency: 1,
@@ -86,12 +91,15 @@ export class QueueWorker {
     await this.beat();
     this.heartbeat = setInterval(() => { this.beat().catch(() => undefined); }, this.config.heartbeatMs);
     this.heartbeat.unref();
+    this.countsTimer = setInterval(() => this.flushCounts(), COUNTS_FLUSH_MS);
+    this.countsTimer.unref();
     this.logger.info('worker ready', { partitions: this.config.queuePartitions, metricsPort: this.metricsPort });
   }
 
   /** Finishes the jobs in flight (at most `timeoutMs`), then disconnects. */
   async stop(timeoutMs = 10_000): Promise<boolean> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.countsTimer) clearInterval(this.countsTimer);
     const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
     const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
     await Promise.all([
@@ -104,8 +112,15 @@ export class QueueWorker {
     return finished;
   }
 
-  private async process(job: Job): Promise<void> {
+  private async process(job: Job, partition: number): Promise<void> {
     const done = this.metrics.jobDuration.startTimer();
+    const origin = (job.data as InboundJobData | undefined)?.origin;
+    if (origin && typeof origin.server === 'string' && Number.isInteger(origin.batch)) {
+      // The producer may now send its next batch, which will wait behind this job.
+      const channel = this.keys.pickupChannel(partition, origin.server);
+      const notice = pickupNotice(partition, origin.batch);
+      (this.keys.sharded ? this.redis.spublish(channel, notice) : this.redis.publish(channel, notice)).catch(() => undefined);
+    }
     try {
       const result = await this.persister.persist(job.data);
       done();
@@ -116,17 +131,26 @@ export class QueueWorker {
       this.metrics.jobs.inc();
       this.metrics.stored.inc(result.stored);
       this.metrics.duplicates.inc(result.duplicates);
-      const info = this.keys.workerInfo(this.config.serverId);
-      // Live counters for `chat-producer stats`; best effort, never holds the job back.
-      void Promise.all([
-        this.redis.hincrby(info, 'jobs', 1),
-        this.redis.hincrby(info, 'stored', result.stored),
-        this.redis.hincrby(info, 'duplicates', result.duplicates),
-      ]).catch(() => undefined);
+      this.counts.jobs++;
+      this.counts.stored += result.stored;
+      this.counts.duplicates += result.duplicates;
     } catch (err) {
       if (err instanceof InvalidJobError) throw new UnrecoverableError(`invalid job data: ${err.message}`);
       throw err;
     }
+  }
+
+  /** Adds the counts since the last flush to the info hash; best effort, never holds a job back. */
+  private flushCounts(): void {
+    const { jobs, stored, duplicates } = this.counts;
+    if (jobs === 0) return;
+    this.counts = { jobs: 0, stored: 0, duplicates: 0 };
+    const info = this.keys.workerInfo(this.config.serverId);
+    void Promise.all([
+      this.redis.hincrby(info, 'jobs', jobs),
+      this.redis.hincrby(info, 'stored', stored),
+      this.redis.hincrby(info, 'duplicates', duplicates),
+    ]).catch(() => undefined);
   }
 
   private async beat(): Promise<void> {

@@ -12,11 +12,12 @@
   ARGV[1] server id     ARGV[2] connection id     ARGV[3] user
   ARGV[4] "1" when the same user may hold the name from several connections, else "0"
   ARGV[5] client session ("" when none)
-  ARGV[6] pub/sub inbox prefix     ARGV[7] channel name     ARGV[8] key lifetime (ms)
+  ARGV[6] inbox route (includes/inbox.lua)     ARGV[7] channel name     ARGV[8] key lifetime (ms)
 
   Returns: 1 claimed (or already held by this connection), 0 the name is taken.
 ]]
 --- @include "now-ms"
+--- @include "inbox"
 --- @include "presence-sweep"
 
 local now = nowMs()

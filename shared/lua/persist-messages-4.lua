@@ -1,6 +1,7 @@
 --[[
-  Stores a batch of messages of ONE chat channel, in order, each exactly once, and routes each
-  stored message to every live push server with members in the channel. Atomic: a retried or
+  Stores a batch of messages of ONE chat channel, in order, each exactly once, and routes the
+  stored messages to every live push server with members in the channel: one (S)PUBLISH per server
+  carrying the batch's new frames in seq order, separated by "\n" (JSON frames hold no raw newline). Atomic: a retried or
   stalled job that runs this again stores nothing twice and skips nothing.
 
   KEYS[1] msgs    ZSET    score = seq, member = the message frame (JSON, as members receive it)
@@ -9,7 +10,7 @@
   KEYS[4] routes  ZSET    score = route expiry (ms, Redis clock), member = push server id
 
   ARGV[1] retention in ms (messages older than this are trimmed; the keys expire after it)
-  ARGV[2] prefix of the per-server pub/sub channels (server id is appended)
+  ARGV[2] inbox route: "PUBLISH <prefix>" or "SPUBLISH <prefix>" (see includes/inbox.lua)
   ARGV[3], ARGV[4], ... pairs of: de-duplication key, frame tail (the frame's JSON after
           `"timestamp":N,`, i.e. `"channel":…,"id":…,"author":…,"text":…}`)
 
@@ -17,6 +18,7 @@
 ]]
 --- @include "now-ms"
 --- @include "trim-expired"
+--- @include "inbox"
 
 local retention = tonumber(ARGV[1])
 local now = nowMs()
@@ -28,6 +30,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowText)
 local servers = redis.call('ZRANGE', KEYS[4], 0, -1)
 
 local result = {}
+local frames = {}
 local stored = 0
 for i = 3, #ARGV, 2 do
   local key = ARGV[i]
@@ -38,15 +41,17 @@ for i = 3, #ARGV, 2 do
     local frame = '{"type":"message","seq":' .. seq .. ',"timestamp":' .. nowText .. ',' .. ARGV[i + 1]
     redis.call('ZADD', KEYS[1], seq, frame)
     redis.call('ZADD', KEYS[3], now, key)
-    for _, server in ipairs(servers) do
-      redis.call('PUBLISH', ARGV[2] .. server, frame)
-    end
+    frames[#frames + 1] = frame
     result[#result + 1] = seq
     stored = stored + 1
   end
 end
 
 if stored > 0 then
+  local payload = table.concat(frames, '\n')
+  for _, server in ipairs(servers) do
+    publishInbox(ARGV[2], server, payload)
+  end
   redis.call('PEXPIRE', KEYS[1], retention)
   redis.call('PEXPIRE', KEYS[2], retention)
   redis.call('PEXPIRE', KEYS[3], retention)

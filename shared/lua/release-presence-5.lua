@@ -3,11 +3,12 @@
 
   KEYS[1] presence  KEYS[2] holders  KEYS[3] hservers  KEYS[4] routes  KEYS[5] sessions
   (see claim-presence-5.lua)
-  ARGV[1] server id  ARGV[2] connection id  ARGV[3] pub/sub inbox prefix  ARGV[4] channel name
+  ARGV[1] server id  ARGV[2] connection id  ARGV[3] inbox route (includes/inbox.lua)  ARGV[4] channel name
 
   Returns: 1 released, 0 the connection held no name here.
 ]]
 --- @include "now-ms"
+--- @include "inbox"
 --- @include "presence-sweep"
 
 local field = ARGV[1] .. '\t' .. ARGV[2]

@@ -5,12 +5,13 @@
 
   KEYS[1] presence  KEYS[2] holders  KEYS[3] hservers  KEYS[4] routes  KEYS[5] sessions
   (see claim-presence-5.lua)
-  ARGV[1] pub/sub inbox prefix  ARGV[2] channel name  ARGV[3] key lifetime (ms, 0 = leave as is)
+  ARGV[1] inbox route (includes/inbox.lua)  ARGV[2] channel name  ARGV[3] key lifetime (ms, 0 = leave as is)
   ARGV[4] "1" to return the names
 
   Returns: the names present (ARGV[4] = "1"), else the number of names.
 ]]
 --- @include "now-ms"
+--- @include "inbox"
 --- @include "presence-sweep"
 
 sweepDeadServers(KEYS, nowMs(), ARGV[1], ARGV[2])

@@ -33,7 +33,7 @@ export class ChannelStore {
    * servers routed for the channel. Returns each message's seq, 0 for a duplicate.
    */
   async persist(channel: string, messages: readonly InboundMessage[]): Promise<number[]> {
-    const args: (string | number)[] = [this.retentionMs, this.keys.serverInboxPrefix()];
+    const args: (string | number)[] = [this.retentionMs, this.keys.inboxRoute(channel)];
     for (const m of messages) args.push(dedupKey(m), frameTail(m));
     return callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
   }

@@ -42,8 +42,10 @@ export const SETTINGS = {
     describe: 'largest message text in UTF-8 bytes' },
   workerConcurrency: { env: 'WORKER_CONCURRENCY', flag: '--concurrency <n>', kind: 'int', min: 1, defaultValue: '64',
     describe: 'channels a worker persists in parallel within one batch job' },
-  queuePartitions: { env: 'QUEUE_PARTITIONS', flag: '--partitions <n>', kind: 'int', min: 1, defaultValue: '4',
-    describe: 'inbound queues; a channel always maps to the same one (change only when the queues are empty)' },
+  queuePartitions: { env: 'QUEUE_PARTITIONS', flag: '--partitions <n>', kind: 'int', min: 1, defaultValue: '1',
+    describe: 'inbound queues (more spread ingestion over a cluster\'s nodes); a channel always maps to the same one; change only when the queues are empty' },
+  enqueueLingerMs: { env: 'ENQUEUE_LINGER_MS', flag: '--enqueue-linger-ms <ms>', kind: 'int', min: 0, defaultValue: '2',
+    describe: 'push server: least time between two jobs of one partition; messages arriving sooner share the next job' },
   heartbeatMs: { env: 'HEARTBEAT_MS', flag: '--heartbeat-ms <ms>', kind: 'int', min: 50, defaultValue: '5000',
     describe: 'how often push servers refresh their routes; a silent server drops out after 3' },
   stalledIntervalMs: { env: 'STALLED_INTERVAL_MS', flag: '--stalled-interval-ms <ms>', kind: 'int', min: 100,
@@ -88,6 +90,7 @@ export interface Config {
   maxTextBytes: number;
   workerConcurrency: number;
   queuePartitions: number;
+  enqueueLingerMs: number;
   heartbeatMs: number;
   stalledIntervalMs: number;
   rateLimit: number;
@@ -200,6 +203,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxTextBytes: int('maxTextBytes'),
     workerConcurrency: int('workerConcurrency'),
     queuePartitions: int('queuePartitions'),
+    enqueueLingerMs: int('enqueueLingerMs'),
     heartbeatMs: int('heartbeatMs'),
     stalledIntervalMs: int('stalledIntervalMs'),
     rateLimit: int('rateLimit'),

@@ -23,6 +23,8 @@ export interface InboundMessage {
 
 export interface InboundJobData {
   messages: InboundMessage[];
+  /** Set by push servers: the worker announces the pickup of batch `batch` on `server`'s inbox. */
+  origin?: { server: string; batch: number };
 }
 
 /** Job name used for every inbound batch. */

@@ -5,7 +5,12 @@
  * cluster slot. Channel names cannot contain braces (see CHANNEL_PATTERN), so the tag is exact.
  */
 export class RedisKeys {
-  constructor(readonly prefix: string = 'chat') {}
+  /**
+   * @param sharded delivery uses sharded pub/sub (Redis Cluster): per chat channel and push
+   *   server, a shard channel in the chat channel's slot, so the Lua steps SPUBLISH on their own
+   *   node instead of PUBLISH being broadcast to every node.
+   */
+  constructor(readonly prefix: string = 'chat', readonly sharded = false) {}
 
   /** ZSET of a channel's stored messages: score = seq, member = the message frame's JSON. */
   channelMessages(channel: string): string { return `${this.prefix}:ch:{${channel}}:msgs`; }
@@ -39,9 +44,25 @@ export class RedisKeys {
     return [this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel)];
   }
 
-  /** Pub/sub channel on which one push server receives the messages routed to it. */
+  /** Pub/sub channel on which one push server receives everything routed to it (one Redis). */
   serverInbox(serverId: string): string { return `${this.serverInboxPrefix()}${serverId}`; }
   serverInboxPrefix(): string { return `${this.prefix}:inbox:`; }
+  /** Shard channel on which one push server receives one chat channel's messages and presence (cluster). */
+  channelInbox(channel: string, serverId: string): string { return `${this.channelInboxPrefix(channel)}${serverId}`; }
+  channelInboxPrefix(channel: string): string { return `${this.prefix}:ch:{${channel}}:inbox:`; }
+
+  /**
+   * How the Lua steps reach the push servers routed in `channel`: `PUBLISH <prefix>` or
+   * `SPUBLISH <prefix>`, the server id completing the channel name (see `lua/includes/inbox.lua`).
+   */
+  inboxRoute(channel: string): string {
+    return this.sharded ? `SPUBLISH ${this.channelInboxPrefix(channel)}` : `PUBLISH ${this.serverInboxPrefix()}`;
+  }
+
+  /** Where workers announce taking a producer's job of `partition`: its inbox, or a shard channel in the queue's slot. */
+  pickupChannel(partition: number, serverId: string): string {
+    return this.sharded ? `${this.queuePrefix(partition)}:pickup:${serverId}` : this.serverInbox(serverId);
+  }
 
   /** ZSET of live push servers: score = expiry (Redis clock, ms). */
   pushServers(): string { return `${this.prefix}:push-servers`; }

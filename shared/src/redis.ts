@@ -12,6 +12,13 @@ export interface RedisConnectOptions {
   logger?: Logger;
   /** Commands fail after this many reconnect attempts instead of waiting (null: wait for Redis). */
   maxRetriesPerRequest?: number | null;
+  /**
+   * Pipeline commands issued in the same tick (default true). Off for BullMQ's connections:
+   * ioredis copies every defined script onto each pipeline it builds, and BullMQ defines dozens.
+   */
+  autoPipelining?: boolean;
+  /** On a cluster, subscribe with sharded pub/sub (one subscriber connection per master). */
+  shardedSubscribers?: boolean;
 }
 
 /** Delay between reconnect attempts: quick at first, at most 2 s. */
@@ -23,7 +30,7 @@ export function createRedis(config: Pick<Config, 'redisUrl' | 'redisCluster'>, o
   const common: RedisOptions = {
     connectionName: options.name,
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? null : options.maxRetriesPerRequest,
-    enableAutoPipelining: true,
+    enableAutoPipelining: options.autoPipelining ?? true,
     retryStrategy: reconnectDelay,
   };
   let client: RedisClient;
@@ -32,7 +39,14 @@ export function createRedis(config: Pick<Config, 'redisUrl' | 'redisCluster'>, o
       const url = new URL(u.trim());
       return { host: url.hostname, port: Number(url.port || 6379) };
     });
-    client = new Cluster(nodes, { redisOptions: common, enableAutoPipelining: true, clusterRetryStrategy: reconnectDelay });
+    client = new Cluster(nodes, {
+      redisOptions: common,
+      enableAutoPipelining: options.autoPipelining ?? true,
+      clusterRetryStrategy: reconnectDelay,
+      // Sharded subscribers follow slot moves only when the slot map is refreshed: after a
+      // failover the first refresh can still see the old map, so refresh on a timer too.
+      ...(options.shardedSubscribers ? { shardedSubscribers: true, slotsRefreshInterval: 1000 } : {}),
+    });
   } else {
     client = new Redis(config.redisUrl, common);
   }

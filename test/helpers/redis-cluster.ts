@@ -76,6 +76,11 @@ export class RedisCluster {
     return this.ports.map((p) => `redis://127.0.0.1:${p}`).join(',');
   }
 
+  /** Process ids of the nodes (the bench accounts for their CPU). */
+  get pids(): number[] {
+    return this.ports.map((p) => this.procs.get(p)?.pid as number);
+  }
+
   client(): Cluster {
     const c = new Cluster(this.ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: null } });
     c.on('error', () => undefined);

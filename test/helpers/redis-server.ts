@@ -33,6 +33,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The server's process id (the bench accounts for its CPU). */
+  get pid(): number {
+    return this.proc?.pid as number;
+  }
+
   /** A client for assertions; closed by `stop`. */
   client(): Redis {
     const c = new Redis(this.url, { maxRetriesPerRequest: null, lazyConnect: false });

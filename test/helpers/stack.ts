@@ -40,7 +40,9 @@ export class Stack {
   static async start(options: StackOptions = {}): Promise<Stack> {
     const cluster = options.cluster ? await RedisCluster.start(options.cluster) : undefined;
     const redis = cluster ? (cluster as unknown as RedisServer) : await RedisServer.start(options.redis);
-    const env = { ...TEST_ENV, ...options.env, REDIS_URL: redis.url, ...(cluster ? { REDIS_CLUSTER: '1' } : {}) };
+    // On a cluster, several partitions spread ingestion over the masters (as the README advises).
+    const clusterEnv: Record<string, string> = cluster ? { REDIS_CLUSTER: '1', QUEUE_PARTITIONS: '4' } : {};
+    const env = { ...TEST_ENV, ...clusterEnv, ...options.env, REDIS_URL: redis.url };
     const [pushServers, workers] = await Promise.all([
       Promise.all(Array.from({ length: options.pushServers ?? 2 }, () => PushServerProcess.start(env))),
       Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(env))),

@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import WebSocket from 'ws';
+import { Redis } from 'ioredis';
 import type { ChatClient, ErrorFrame, HistoryFrame, MessageFrame } from '@chat/shared';
 import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -205,6 +206,38 @@ for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(
     expect(histories.map((h) => h.channel).sort()).to.deep.equal(['url-a', 'url-b']);
     await c.send('url-b', 'works');
   });
+
+  if (mode !== 'one Redis') {
+    it('delivers through sharded pub/sub: one shard channel per server in the channel\'s slot, no classic inbox', async function () {
+      const cluster = stack.cluster!;
+      const alice = await stack.connect(0, 'alice');
+      const bob = await stack.connect(1, 'bob');
+      await Promise.all([alice.join('sharded'), bob.join('sharded')]);
+      const node = new Redis(await cluster.masterOf('chat:ch:{sharded}:msgs'), '127.0.0.1');
+      try {
+        const expected = [alice.welcome.serverId, bob.welcome.serverId].map((id) => `chat:ch:{sharded}:inbox:${id}`).sort();
+        expect((await node.call('PUBSUB', 'SHARDCHANNELS', 'chat:ch:{sharded}:inbox:*') as string[]).sort()).to.deep.equal(expected);
+        const atBob = collect(bob, 'sharded');
+        await alice.send('sharded', 'via the shard channel', 's-1');
+        await waitForCount(atBob, 1, 'messages at bob');
+        await bob.leave('sharded');
+        await waitFor(async () => {
+          const left = await node.call('PUBSUB', 'SHARDCHANNELS', 'chat:ch:{sharded}:inbox:*') as string[];
+          return left.length === 1 && left[0] === expected.find((c) => c.endsWith(alice.welcome.serverId));
+        }, 'bob\'s server to drop its shard subscription');
+        for (const port of cluster.ports) {
+          const each = new Redis(port, '127.0.0.1');
+          try {
+            expect(await each.call('PUBSUB', 'CHANNELS', 'chat:*'), `classic channels on ${port}`).to.deep.equal([]);
+          } finally {
+            each.disconnect();
+          }
+        }
+      } finally {
+        node.disconnect();
+      }
+    });
+  }
 
   it('serves /health, /ready and /channels across push servers', async function () {
     const a = await stack.connect(0, 'counter-a');

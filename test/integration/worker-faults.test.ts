@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { partitionOf, type MessageFrame } from '@chat/shared';
+import { loadConfig, partitionOf, type MessageFrame } from '@chat/shared';
 import { startWorker } from '../helpers/programs.js';
 import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -21,7 +21,7 @@ describe('worker faults', function () {
   it('re-runs a job abandoned by a dead worker before the jobs queued behind it', async function () {
     stack = await Stack.start({ pushServers: 1, workers: 0, env: STALL_ENV });
     const connection = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
-    const partition = partitionOf('stall', 4);
+    const partition = partitionOf('stall', loadConfig({ env: stack.env, envFile: false }).queuePartitions);
     const queueName = `inbound-${partition}`;
     const prefix = `{chat:q${partition}}`;
     const queue = new Queue(queueName, { connection, prefix });

@@ -1,6 +1,12 @@
 import { expect } from 'chai';
-import { checkInboundJob, dedupKey, frameHead, frameTail, partitionOf, RedisKeys } from '@chat/shared';
-import { TokenBucket } from '@chat/push-server';
+import { createRequire } from 'node:module';
+import { checkInboundJob, dedupKey, frameHead, frameTail, parsePickupNotice, partitionOf, pickupNotice, RedisKeys } from '@chat/shared';
+import { TokenBucket, WireFrame } from '@chat/push-server';
+
+/** ws's own framing (untyped in @types/ws), to check ours against. */
+const { Sender } = createRequire(import.meta.url)('ws') as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] };
+};
 
 describe('partitioning, keys and frames', function () {
   it('maps a channel to the same partition every time and spreads channels', function () {
@@ -13,6 +19,31 @@ describe('partitioning, keys and frames', function () {
   it('gives every key of a channel the same cluster hash tag', function () {
     const keys = new RedisKeys('chat');
     for (const k of keys.channelKeys('general')) expect(k).to.match(/^chat:ch:\{general\}:/);
+  });
+
+  it('routes inbox traffic by classic pub/sub on one Redis and by shard channels in the right slot on a cluster', function () {
+    const single = new RedisKeys('chat');
+    expect(single.inboxRoute('general')).to.equal('PUBLISH chat:inbox:');
+    expect(single.pickupChannel(2, 'push-1')).to.equal('chat:inbox:push-1');
+    const sharded = new RedisKeys('chat', true);
+    expect(sharded.inboxRoute('general')).to.equal('SPUBLISH chat:ch:{general}:inbox:');
+    expect(sharded.channelInbox('general', 'push-1')).to.equal('chat:ch:{general}:inbox:push-1');
+    // The pickup channel shares the queue partition's hash tag (its slot).
+    expect(sharded.pickupChannel(2, 'push-1').startsWith(sharded.queuePrefix(2))).to.equal(true);
+  });
+
+  it('writes and reads pickup notices, and tells them from other inbox payloads', function () {
+    expect(parsePickupNotice(pickupNotice(3, 17))).to.deep.equal({ partition: 3, batch: 17 });
+    expect(parsePickupNotice('p\ngeneral\n+\nalice')).to.equal(undefined);
+    expect(parsePickupNotice('{"type":"message"}')).to.equal(undefined);
+  });
+
+  it('frames a fanned-out message exactly as ws would, for every length class', function () {
+    for (const length of [0, 1, 125, 126, 65535, 65536, 70000]) {
+      const payload = Buffer.alloc(length, 'a');
+      const expected = Buffer.concat(Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true }));
+      expect(WireFrame.text(payload.toString()).bytes.equals(expected), `length ${length}`).to.equal(true);
+    }
   });
 
   it('builds the stored frame tail with JSON escaping and reads the head back', function () {

@@ -3,12 +3,13 @@
 --   holders   "<server>\t<connection>" -> user
 --   hservers  server -> number of holders it has in the channel
 -- A holder is alive while its server's route in the channel is (routes: server -> expiry).
--- Changes are published to every live routed server as "p\n<channel>\n+|-\n<user>".
+-- Changes are published to every live routed server as "p\n<channel>\n+|-\n<user>", through the
+-- inbox route (see inbox.lua), passed below as `prefix`.
 
 local function publishPresence(routesKey, now, prefix, channel, sign, user)
   local servers = redis.call('ZRANGEBYSCORE', routesKey, '(' .. string.format('%d', now), '+inf')
   local event = 'p\n' .. channel .. '\n' .. sign .. '\n' .. user
-  for _, server in ipairs(servers) do redis.call('PUBLISH', prefix .. server, event) end
+  for _, server in ipairs(servers) do publishInbox(prefix, server, event) end
 end
 
 -- Drops one holder; publishes "-" when the user's last connection is gone.
