@@ -1,8 +1,8 @@
 /**
  * A queue worker: one BullMQ Worker per inbound partition, each partition limited to one job in
  * flight across all workers (global concurrency 1) so a channel's messages are stored in queue
- * order. Several worker processes share the partitions for throughput and take over each
- * other's jobs when one dies.
+ * order. Several worker processes share the partitions by lease (see partition-leases.ts) and
+ * take over each other's partitions and jobs when one stops or dies.
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
@@ -11,6 +11,7 @@ import {
 } from '@chat/shared';
 import type { Server } from 'node:http';
 import { WorkerMetrics } from './metrics.js';
+import { PartitionLeases } from './partition-leases.js';
 import { InvalidJobError, Persister } from './persister.js';
 
 /** A job abandoned by a dead worker is always re-run, never failed for stalling. */
@@ -26,6 +27,7 @@ export class QueueWorker {
   private readonly bull: RedisClient;
   private readonly persister: Persister;
   private readonly workers: Worker[] = [];
+  private leases: PartitionLeases | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly clock: RedisClock;
   private readonly startedAt = Date.now();
@@ -86,14 +88,19 @@ export class QueueWorker {
       worker.on('error', (err) => this.logger.warn('worker error', { queue: name, error: err.message }));
       this.workers.push(worker);
     }
-    for (const w of this.workers) void w.run();
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     await this.beat();
+    // Consume only the partitions this worker holds the lease of; stand by for the others.
+    this.leases = new PartitionLeases(this.redis, this.keys, this.config.serverId, this.config.queuePartitions, {
+      acquired: (p) => { void this.workers[p]?.resume(); },
+      lost: async (p) => { await this.workers[p]?.pause(); },
+    }, this.logger);
+    await this.leases.start();
     this.heartbeat = setInterval(() => { this.beat().catch(() => undefined); }, this.config.heartbeatMs);
     this.heartbeat.unref();
     this.countsTimer = setInterval(() => this.flushCounts(), COUNTS_FLUSH_MS);
     this.countsTimer.unref();
-    this.logger.info('worker ready', { partitions: this.config.queuePartitions, metricsPort: this.metricsPort });
+    this.logger.info('worker ready', { partitions: this.config.queuePartitions, consuming: this.leases.held, metricsPort: this.metricsPort });
   }
 
   /** Finishes the jobs in flight (at most `timeoutMs`), then disconnects. */
@@ -102,6 +109,8 @@ export class QueueWorker {
     if (this.countsTimer) clearInterval(this.countsTimer);
     const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
     const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
+    // Only once its jobs are done (or given up on) may another worker take the partitions.
+    await this.leases?.stop();
     await Promise.all([
       this.redis.zrem(this.keys.workers(), this.config.serverId),
       this.redis.del(this.keys.workerInfo(this.config.serverId)),

@@ -72,6 +72,8 @@ export class RedisKeys {
   serverInfo(serverId: string): string { return `${this.prefix}:push-server:${serverId}:info`; }
   /** ZSET of live queue workers: score = expiry (Redis clock, ms). */
   workers(): string { return `${this.prefix}:workers`; }
+  /** ZSET of workers taking part in partition leases: score = expiry (Redis clock, ms), renewed every lease tick. */
+  leaseCandidates(): string { return `${this.prefix}:lease-workers`; }
   /** HASH of one worker's counters (jobs, stored, duplicates, failed); expires with its heartbeat. */
   workerInfo(workerId: string): string { return `${this.prefix}:worker:${workerId}:info`; }
 
@@ -80,6 +82,8 @@ export class RedisKeys {
    * a cluster slot while different partitions land on different slots (and nodes).
    */
   queuePrefix(partition: number): string { return `{${this.prefix}:q${partition}}`; }
+  /** STRING: the id of the worker consuming partition `p` (a lease with an expiry, in the queue's slot). */
+  partitionLease(partition: number): string { return `${this.queuePrefix(partition)}:owner`; }
   /** Name of inbound queue partition `p`. */
   queueName(partition: number): string { return `inbound-${partition}`; }
 }

@@ -27,7 +27,9 @@ describe('browser page', function () {
   let browser: Browser;
   before(async function () {
     browser = await launchOrSkip(this);
-    stack = await Stack.start({ pushServers: 2, workers: 2 });
+    // Chromium starting up can starve the servers for a moment on a small machine: a longer
+    // heartbeat keeps a live server's names from being swept as a dead one's mid-test.
+    stack = await Stack.start({ pushServers: 2, workers: 2, env: { HEARTBEAT_MS: '1000' } });
   });
   after(async function () {
     await browser?.close();

@@ -80,4 +80,31 @@ describe('worker faults', function () {
     expect(await redis.zcard('chat:ch:{load}:msgs')).to.equal(total);
     expect(await redis.get('chat:ch:{load}:seq')).to.equal(String(total));
   });
+
+  it('lets one worker consume a partition while the other stands by, and hands it over when the owner dies', async function () {
+    stack = await Stack.start({ pushServers: 1, workers: 2, env: STALL_ENV });
+    const ids = await Promise.all(stack.workers.map(async (w) => {
+      const ready = await w.waitForLog((l) => l.msg === 'worker ready', 'worker ready');
+      return { id: String(ready.workerId), consuming: ready.consuming as number[] };
+    }));
+    const redis = stack.redis.client();
+    const owner = await redis.get('{chat:q0}:owner');
+    const ownerIndex = ids.findIndex((w) => w.id === owner);
+    expect(ownerIndex, `lease holder ${owner} among ${JSON.stringify(ids)}`).to.be.at.least(0);
+    // The standby never consumed: it logged no partition, and the owner's lease is its own.
+    expect(ids.map((w) => w.consuming.length).sort()).to.deep.equal([0, 1]);
+
+    const client = await stack.connect(0, 'handover');
+    await client.join('handover');
+    const got = collect(client, 'handover');
+    await client.send('handover', 'before', 'h1');
+    await waitForCount(got, 1, 'the first message');
+    await stack.workers[ownerIndex]?.kill('SIGKILL');
+    await client.send('handover', 'after', 'h2');
+    await waitForCount(got, 2, 'the message sent after the owner died', 20_000);
+    expect(got.map((m) => m.id)).to.deep.equal(['h1', 'h2']);
+    const standby = stack.workers[1 - ownerIndex];
+    await standby?.waitForLog((l) => l.msg === 'took a partition', 'the standby to take the partition');
+    expect(await redis.get('{chat:q0}:owner')).to.equal(ids[1 - ownerIndex]?.id);
+  });
 });
