@@ -1,0 +1,49 @@
+/**
+ * Idle-connection memory: N WebSocket connections held open to one server, and the growth of
+ * that server's resident memory per connection once it has settled.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Loadgens } from './loadgens.js';
+import { rssBytes } from './proc-stats.js';
+import type { RunningSystem } from './systems.js';
+
+export interface IdleResult {
+  id: string;
+  label: string;
+  connections: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  bytesPerConnection: number;
+}
+
+/** RSS once two readings 500 ms apart differ by less than 1% (at most 10 s). */
+async function settledRss(pid: number): Promise<number> {
+  let last = rssBytes(pid);
+  for (let i = 0; i < 20; i++) {
+    await sleep(500);
+    const now = rssBytes(pid);
+    if (Math.abs(now - last) < last * 0.01) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** `system` must run one server: its first process is the one measured. */
+export async function measureIdle(system: RunningSystem, connections: number, loadgenCount: number): Promise<IdleResult> {
+  const pid = (system.procs[0] as { pid: number }).pid;
+  const url = system.urls[0] as string;
+  const before = await settledRss(pid);
+  const loadgens = Loadgens.start(loadgenCount);
+  try {
+    const per = Math.ceil(connections / loadgenCount);
+    const answers = await loadgens.all((i) => ({ op: 'idle', system: system.kind, url, count: Math.min(per, connections - i * per), tag: `idle${i}` }), 'idle');
+    const open = answers.reduce((a, r) => a + r.connections, 0);
+    const after = await settledRss(pid);
+    return {
+      id: system.id, label: system.label, connections: open, rssBeforeBytes: before, rssAfterBytes: after,
+      bytesPerConnection: Math.round((after - before) / open),
+    };
+  } finally {
+    await loadgens.close();
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * A load-generator process (forked by the bench, driven over IPC). It owns whole channels: every
+ * member of its channels is one connection of its own, spread over the system's servers, so a
+ * message's send time and each member's receive time are read on the same monotonic clock.
+ *
+ * Load is open-loop: messages go out on a fixed schedule whatever the system does, and each one
+ * carries its scheduled send time, so a slow system cannot slow the load (no coordinated
+ * omission). Every member of a channel sends in turn, so no connection exceeds its rate limit.
+ */
+import { performance } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
+import { connectIdle, connectMember, type Member, type SystemKind } from './clients.js';
+
+export type LoadgenCommand =
+  | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string }
+  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number }
+  | { op: 'quiet'; quietMs: number; timeoutMs: number }
+  | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string }
+  | { op: 'close' };
+
+export interface StepReport {
+  sent: number;
+  acked: number;
+  /** Sends answered with an error (code → count). */
+  errors: Record<string, number>;
+  /** Messages every member received. */
+  complete: number;
+  /** Deliveries seen (a message delivered to 10 members counts 10). */
+  deliveries: number;
+  duplicates: number;
+  /** Deliveries that arrived after the settle time (counted lost for the step). */
+  late: number;
+  /** Latency histogram in microseconds, hdr-histogram compressed. */
+  histogram: string;
+}
+
+export type LoadgenReply =
+  | { op: 'connected'; connections: number }
+  | { op: 'ran'; report: StepReport }
+  | { op: 'quiet'; quiet: boolean }
+  | { op: 'idle'; connections: number }
+  | { op: 'failed'; error: string };
+
+const FILLER = 'x'.repeat(48);
+
+class Loadgen {
+  private members: Member[] = [];
+  private membersPerChannel = 0;
+  private closers: (() => void)[] = [];
+  private step = -1;
+  private counts = new Uint16Array(0);
+  private histogram = newHistogram();
+  private deliveries = 0;
+  private complete = 0;
+  private duplicates = 0;
+  private late = 0;
+  private lastDeliveryAt = 0;
+
+  async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string): Promise<number> {
+    this.membersPerChannel = members;
+    const specs = channels.flatMap((channel, c) => Array.from({ length: members }, (_, m) => ({
+      url: urls[(c + m) % urls.length] as string, user: `${tag}-${c}-${m}`, channel,
+    })));
+    for (let i = 0; i < specs.length; i += 50) {
+      this.members.push(...await Promise.all(specs.slice(i, i + 50).map((s) => connectMember(system, { ...s, onText: (t) => this.received(t) }))));
+    }
+    return this.members.length;
+  }
+
+  async run(step: number, rate: number, durationMs: number, settleMs: number): Promise<StepReport> {
+    const planned = Math.ceil(rate * durationMs / 1000);
+    this.step = step;
+    this.counts = new Uint16Array(planned);
+    this.histogram = newHistogram();
+    this.deliveries = this.complete = this.duplicates = this.late = 0;
+    let sent = 0;
+    let acked = 0;
+    const errors: Record<string, number> = {};
+    const start = performance.now();
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        // Message k is due at start + k / rate.
+        const due = Math.min(planned, Math.floor((performance.now() - start) * rate / 1000) + 1);
+        for (; sent < due; sent++) {
+          const scheduled = start + sent * 1000 / rate;
+          const member = this.members[sent % this.members.length] as Member;
+          const text = `${step}:${sent}:${Math.round(scheduled * 1000)}:${FILLER}`;
+          member.send(`s${step}-${sent}`, text, (error) => {
+            if (error === undefined) acked++; else errors[error] = (errors[error] ?? 0) + 1;
+          });
+        }
+        if (sent >= planned) { clearInterval(timer); resolve(); }
+      };
+      const timer = setInterval(tick, 1);
+    });
+    // Wait (bounded) for every message to reach every member of its channel.
+    const settleUntil = performance.now() + settleMs;
+    while (this.complete + sumErrors(errors) < planned && performance.now() < settleUntil) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    this.step = -1;
+    return {
+      sent, acked, errors, complete: this.complete, deliveries: this.deliveries, duplicates: this.duplicates, late: this.late,
+      histogram: hdr.encodeIntoCompressedBase64(this.histogram),
+    };
+  }
+
+  /** Resolves true once no delivery has arrived for `quietMs` (the system drained its backlog). */
+  async quiet(quietMs: number, timeoutMs: number): Promise<boolean> {
+    const until = performance.now() + timeoutMs;
+    while (performance.now() < until) {
+      if (performance.now() - this.lastDeliveryAt >= quietMs) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  }
+
+  async idle(system: SystemKind, url: string, count: number, tag: string): Promise<number> {
+    for (let i = 0; i < count; i += 100) {
+      const batch = Array.from({ length: Math.min(100, count - i) }, (_, j) => connectIdle(system, url, `${tag}-${i + j}`));
+      this.closers.push(...await Promise.all(batch));
+    }
+    return this.closers.length;
+  }
+
+  close(): void {
+    for (const m of this.members) m.close();
+    for (const c of this.closers) c();
+  }
+
+  private received(text: string): void {
+    const now = performance.now();
+    this.lastDeliveryAt = now;
+    const a = text.indexOf(':');
+    const b = text.indexOf(':', a + 1);
+    const c = text.indexOf(':', b + 1);
+    if (Number(text.slice(0, a)) !== this.step) { this.late++; return; }
+    const k = Number(text.slice(a + 1, b));
+    const scheduledUs = Number(text.slice(b + 1, c));
+    const count = ++(this.counts as Uint16Array)[k]!;
+    this.deliveries++;
+    if (count === this.membersPerChannel) this.complete++;
+    else if (count > this.membersPerChannel) this.duplicates++;
+    this.histogram.recordValue(Math.max(1, Math.round(now * 1000 - scheduledUs)));
+  }
+}
+
+function newHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+function sumErrors(errors: Record<string, number>): number {
+  return Object.values(errors).reduce((a, b) => a + b, 0);
+}
+
+const loadgen = new Loadgen();
+const reply = (r: LoadgenReply): void => { if (process.connected) process.send?.(r); };
+process.on('message', (cmd: LoadgenCommand) => {
+  const handle = async (): Promise<LoadgenReply | undefined> => {
+    switch (cmd.op) {
+      case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag) };
+      case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs) };
+      case 'quiet': return { op: 'quiet', quiet: await loadgen.quiet(cmd.quietMs, cmd.timeoutMs) };
+      case 'idle': return { op: 'idle', connections: await loadgen.idle(cmd.system, cmd.url, cmd.count, cmd.tag) };
+      case 'close': loadgen.close(); process.disconnect?.(); return undefined;
+    }
+  };
+  handle().then((r) => { if (r) reply(r); }, (err: Error) => reply({ op: 'failed', error: err.message }));
+});
+process.on('disconnect', () => { loadgen.close(); setTimeout(() => process.exit(0), 100).unref(); });

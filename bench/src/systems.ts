@@ -1,0 +1,136 @@
+/**
+ * The systems under test, each started fresh on its own Redis: ours (2 push servers and
+ * 2 workers, production settings) and the baseline (2 Socket.IO servers with the Redis adapter).
+ * Each reports its client URLs and the processes whose CPU the bench accounts for.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { RedisCluster } from '../../test/dist/helpers/redis-cluster.js';
+import { RedisServer } from '../../test/dist/helpers/redis-server.js';
+import { PushServerProcess, startWorker, type ProgramProcess } from '../../test/dist/helpers/programs.js';
+import { killAndWait } from '../../test/dist/helpers/process.js';
+import type { SystemKind } from './clients.js';
+import type { Tracked } from './proc-stats.js';
+
+export interface RunningSystem {
+  /** `ours`, `ours-cluster` or `baseline`. */
+  id: string;
+  kind: SystemKind;
+  label: string;
+  urls: string[];
+  /** Seed URL(s) of the system's Redis. */
+  redisUrl: string;
+  procs: Tracked[];
+  stop(): Promise<void>;
+}
+
+/** The redis-server pids of a single server or of a cluster's nodes. */
+function redisProcs(redis: RedisServer | RedisCluster): Tracked[] {
+  const pids = redis instanceof RedisCluster ? redis.pids : [redis.pid];
+  return pids.map((pid, i) => ({ role: 'redis', name: `redis-${i + 1}`, pid }));
+}
+
+export interface OursOptions {
+  cluster?: boolean;
+  pushServers?: number;
+  workers?: number;
+  env?: Record<string, string>;
+}
+
+/** Like Promise.all, but waits for every promise to settle before throwing the first failure. */
+async function allSettledOrThrow<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** Runs `start`; if it throws, stops whatever it had started (in reverse order) and rethrows. */
+async function startAll<T>(start: (started: (stop: () => Promise<unknown>) => void) => Promise<T>): Promise<T> {
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    return await start((stop) => stops.unshift(stop));
+  } catch (err) {
+    for (const stop of stops) await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+export function startOurs(options: OursOptions = {}): Promise<RunningSystem & { push: PushServerProcess[] }> {
+  return startAll(async (started) => {
+    const redis = options.cluster ? await RedisCluster.start({ masters: 3 }) : await RedisServer.start();
+    started(() => redis.stop());
+    const env: Record<string, string> = {
+      REDIS_URL: redis.url, ...(options.cluster ? { REDIS_CLUSTER: '1', QUEUE_PARTITIONS: '4' } : {}), ...options.env,
+    };
+    const push = await allSettledOrThrow(Array.from({ length: options.pushServers ?? 2 }, async () => {
+      const p = await PushServerProcess.start(env);
+      started(() => p.program.kill());
+      return p;
+    }));
+    const workers: ProgramProcess[] = await allSettledOrThrow(Array.from({ length: options.workers ?? 2 }, async () => {
+      const w = await startWorker(env);
+      started(() => w.kill());
+      return w;
+    }));
+    return {
+      id: options.cluster ? 'ours-cluster' : 'ours',
+      kind: 'ours' as const,
+      label: options.cluster ? 'ours (3-master cluster)' : 'ours',
+      urls: push.map((p) => p.url),
+      redisUrl: redis.url,
+      push,
+      procs: [
+        ...push.map((p, i) => ({ role: 'push server', name: `push-${i + 1}`, pid: p.program.pid })),
+        ...workers.map((w, i) => ({ role: 'worker', name: `worker-${i + 1}`, pid: w.pid })),
+        ...redisProcs(redis),
+      ],
+      async stop() {
+        await Promise.all([...push.map((p) => p.program.kill()), ...workers.map((w) => w.kill())]);
+        await redis.stop();
+      },
+    };
+  });
+}
+
+const BASELINE_BIN = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
+
+function startBaselineServer(redisUrl: string): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [BASELINE_BIN, '0', redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('baseline server: not listening within 15 s')); }, 15_000);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`baseline server exited (${code}) before listening`)); });
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const m = /^listening (\d+)$/.exec(line);
+      if (m) { clearTimeout(timer); resolve({ proc, port: Number(m[1]) }); }
+    });
+  });
+}
+
+export function startBaseline(servers = 2): Promise<RunningSystem> {
+  return startAll(async (started) => {
+    const redis = await RedisServer.start();
+    started(() => redis.stop());
+    const procs = await allSettledOrThrow(Array.from({ length: servers }, async () => {
+      const s = await startBaselineServer(redis.url);
+      started(() => killAndWait(s.proc));
+      return s;
+    }));
+    return {
+      id: 'baseline',
+      kind: 'baseline' as const,
+      label: 'Socket.IO + redis-adapter',
+      urls: procs.map((s) => `ws://127.0.0.1:${s.port}`),
+      redisUrl: redis.url,
+      procs: [
+        ...procs.map((s, i) => ({ role: 'socket.io server', name: `socketio-${i + 1}`, pid: s.proc.pid as number })),
+        ...redisProcs(redis),
+      ],
+      async stop() {
+        await Promise.all(procs.map((s) => killAndWait(s.proc)));
+        await redis.stop();
+      },
+    };
+  });
+}
