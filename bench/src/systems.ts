@@ -62,7 +62,7 @@ export function startOurs(options: OursOptions = {}): Promise<RunningSystem & { 
     const redis = options.cluster ? await RedisCluster.start({ masters: 3 }) : await RedisServer.start();
     started(() => redis.stop());
     const env: Record<string, string> = {
-      REDIS_URL: redis.url, ...(options.cluster ? { REDIS_CLUSTER: '1', QUEUE_PARTITIONS: '4' } : {}), ...options.env,
+      REDIS_URL: redis.url, ...(options.cluster ? { REDIS_CLUSTER: '1' } : {}), ...options.env,
     };
     const push = await allSettledOrThrow(Array.from({ length: options.pushServers ?? 2 }, async () => {
       const p = await PushServerProcess.start(env);

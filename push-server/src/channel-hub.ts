@@ -58,6 +58,8 @@ interface LocalChannel {
   /** Resolves once `presence` holds the names read from Redis. */
   presenceRead: Promise<void> | undefined;
   flushTimer: NodeJS.Timeout | undefined;
+  /** The channel's stored seq at the previous gap check: older messages should have arrived by now. */
+  checkedSeq: number;
 }
 
 export interface HubOptions {
@@ -130,7 +132,7 @@ export class ChannelHub {
     if (!local) {
       local = {
         members: new Map([[member.id, sub]]), routed: Promise.resolve(), presence: new LocalPresence(),
-        presenceRead: undefined, flushTimer: undefined,
+        presenceRead: undefined, flushTimer: undefined, checkedSeq: 0,
       };
       this.channels.set(channel, local);
       local.routed = this.routes.add(channel);
@@ -248,32 +250,38 @@ export class ChannelHub {
         local.presence.reset(await this.presence.sweep(channel, true));
         this.flushPresence(channel, local);
       }
-      await this.catchUp(channel, local, false);
+      await this.catchUp(channel, local);
     }));
   }
 
   /**
    * The safety net under pub/sub: compares each local channel's stored seq with what its members
    * have and fills any gap from the store. Pub/sub drops messages while a subscription is being
-   * re-established (a Redis restart, a cluster failover); this bounds such a loss to one heartbeat.
+   * re-established (a Redis restart, a cluster failover); this bounds such a loss to two
+   * heartbeats. Only messages stored before the previous check count as missing: newer ones may
+   * still be on their way, and re-reading them under load would only add work.
    */
   async checkGaps(): Promise<void> {
-    await Promise.all([...this.channels].map(([channel, local]) => this.catchUp(channel, local, true)));
+    await Promise.all([...this.channels].map(async ([channel, local]) => {
+      const subs = [...local.members.values()].filter((s) => !s.loading);
+      if (subs.length === 0) return;
+      const latest = await this.store.latestSeq(channel);
+      const missing = Math.min(...subs.map((s) => s.seq)) < Math.min(local.checkedSeq, latest);
+      local.checkedSeq = latest;
+      if (!missing) return;
+      this.options.onBehind?.(channel);
+      await this.catchUp(channel, local);
+    }));
   }
 
   /**
    * Offers the channel's stored messages after the furthest-behind member's seq to every member
-   * (each takes only what it lacks, in order). With `onlyIfBehind`, one GET decides first whether
-   * any member is behind at all.
+   * (each takes only what it lacks, in order).
    */
-  private async catchUp(channel: string, local: LocalChannel, onlyIfBehind: boolean): Promise<void> {
+  private async catchUp(channel: string, local: LocalChannel): Promise<void> {
     const subs = [...local.members.values()].filter((s) => !s.loading);
     if (subs.length === 0) return;
     const behind = Math.min(...subs.map((s) => s.seq));
-    if (onlyIfBehind) {
-      if ((await this.store.latestSeq(channel)) <= behind) return;
-      this.options.onBehind?.(channel);
-    }
     const read = await this.store.read(channel, { since: behind, cap: MAX_SINCE_MESSAGES });
     for (const frame of read.frames) {
       const head = frameHead(frame);

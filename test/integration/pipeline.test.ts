@@ -239,6 +239,19 @@ for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(
     });
   }
 
+  it('delivers a stored message whose publication was lost, from the store, at the gap check', async function () {
+    const carol = await stack.connect(1, 'carol');
+    await carol.join('gapfill');
+    const got = collect(carol, 'gapfill');
+    // Stored as the Lua step stores it, but never published: only the heartbeat's gap check can deliver it.
+    const redis = stack.cluster ? stack.cluster.client() : stack.redis.client();
+    const seq = await redis.incr('chat:ch:{gapfill}:seq');
+    const frame = `{"type":"message","seq":${seq},"timestamp":${Date.now()},"channel":"gapfill","id":"g-1","author":"ghost","text":"never published"}`;
+    await redis.zadd('chat:ch:{gapfill}:msgs', seq, frame);
+    await waitForCount(got, 1, 'the unpublished message', 10_000);
+    expect(got[0]).to.include({ id: 'g-1', seq: 1, text: 'never published' });
+  });
+
   it('serves /health, /ready and /channels across push servers', async function () {
     const a = await stack.connect(0, 'counter-a');
     const b = await stack.connect(1, 'counter-b');
