@@ -46,7 +46,7 @@ const plan: SweepPlan = {
   channels: opts.channels ?? 200,
   members: opts.members,
   rates: opts.rates ?? (quick ? [1000, 2000, 4000, 6000, 8000, 12000, 16000] : [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000]),
-  stepMs: quick ? 2000 : 5000,
+  stepMs: quick ? 2000 : 10_000,
   longStepMs: quick ? 3000 : 10_000,
   longRates: [TARGET_RATE],
   settleMs: quick ? 2000 : 3000,

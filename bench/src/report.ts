@@ -43,7 +43,7 @@ export function markdown(r: BenchResult): string {
     `${r.machine.os}, Node ${r.machine.node}, Redis ${r.machine.redis}. Everything shares the machine: Redis, the servers and the load generators.`);
   lines.push('');
   lines.push(`Load: ${r.load.channels} channels × ${r.load.members} members (${num(r.load.channels * r.load.members)} connections over ${r.load.loadgens} load-generator ` +
-    `processes; every member sends in turn), open loop, ${r.load.stepMs / 1000} s per step (${r.load.longStepMs / 1000} s at ${num(r.load.targetRate)} msg/s). ` +
+    `processes; every member sends in turn), open loop, ${r.load.stepMs / 1000} s per step${r.load.longStepMs !== r.load.stepMs ? ` (${r.load.longStepMs / 1000} s at ${num(r.load.targetRate)} msg/s)` : ''}. ` +
     `A step holds when p99 ≤ ${r.load.p99BoundMs} ms and every message reached every member. Latency is client send → member receive, through the queue.`);
   lines.push('');
   const t = r.load.targetRate;

@@ -53,9 +53,10 @@ class PartitionProducer {
   private waitingSince = 0;
   private pickedUpUpTo = 0;
   private holdTimer: NodeJS.Timeout | undefined;
-  draining = false;
-
+  private holdUntil = 0;
   private lastAddAt = 0;
+  /** Set by `drain`/`stop`: nothing is held any more. */
+  draining = false;
 
   constructor(
     readonly queue: Queue, readonly partition: number,
@@ -89,8 +90,11 @@ class PartitionProducer {
       this.waitingBatch === undefined ? 0 : MAX_PICKUP_WAIT_MS - (now - this.waitingSince),
       this.lingerMs - (now - this.lastAddAt),
     );
-    if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
     if (heldFor > 0) {
+      // Keep a timer that fires soon enough; a pickup notice can only bring the time forward.
+      if (this.holdTimer && this.holdUntil <= now + heldFor) return;
+      if (this.holdTimer) clearTimeout(this.holdTimer);
+      this.holdUntil = now + heldFor;
       this.holdTimer = setTimeout(() => {
         this.holdTimer = undefined;
         if (this.waitingBatch !== undefined && Date.now() - this.waitingSince >= MAX_PICKUP_WAIT_MS) this.waitingBatch = undefined;
@@ -98,6 +102,7 @@ class PartitionProducer {
       }, heldFor);
       return;
     }
+    if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
     this.scheduled = true;
     setImmediate(() => { this.scheduled = false; void this.flush(); });
   }
