@@ -13,7 +13,7 @@ import { connectIdle, connectMember, type Member, type SystemKind } from './clie
 
 export type LoadgenCommand =
   | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string }
-  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number }
+  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number }
   | { op: 'quiet'; quietMs: number; timeoutMs: number }
   | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string }
   | { op: 'close' };
@@ -32,6 +32,8 @@ export interface StepReport {
   late: number;
   /** Latency histogram in microseconds, hdr-histogram compressed. */
   histogram: string;
+  /** Worst latency (ms) of the messages scheduled in each 100 ms of the step: shows when pauses happened. */
+  timeline: number[];
 }
 
 export type LoadgenReply =
@@ -55,6 +57,9 @@ class Loadgen {
   private duplicates = 0;
   private late = 0;
   private lastDeliveryAt = 0;
+  private timeline: number[] = [];
+  private stepStart = 0;
+  private timedFromUs = 0;
 
   async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string): Promise<number> {
     this.membersPerChannel = members;
@@ -67,7 +72,11 @@ class Loadgen {
     return this.members.length;
   }
 
-  async run(step: number, rate: number, durationMs: number, settleMs: number): Promise<StepReport> {
+  /**
+   * Sends at `rate` for `durationMs`. Messages scheduled in the first `rampMs` count for loss but
+   * not for latency: a step measures the steady state at its rate, not the jump to it.
+   */
+  async run(step: number, rate: number, durationMs: number, settleMs: number, rampMs: number): Promise<StepReport> {
     const planned = Math.ceil(rate * durationMs / 1000);
     this.step = step;
     this.counts = new Uint16Array(planned);
@@ -77,6 +86,9 @@ class Loadgen {
     let acked = 0;
     const errors: Record<string, number> = {};
     const start = performance.now();
+    this.stepStart = start;
+    this.timedFromUs = (start + rampMs) * 1000;
+    this.timeline = new Array<number>(Math.ceil(durationMs / 100)).fill(0);
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         // Message k is due at start + k / rate.
@@ -102,6 +114,7 @@ class Loadgen {
     return {
       sent, acked, errors, complete: this.complete, deliveries: this.deliveries, duplicates: this.duplicates, late: this.late,
       histogram: hdr.encodeIntoCompressedBase64(this.histogram),
+      timeline: this.timeline.map((us) => Math.round(us / 100) / 10),
     };
   }
 
@@ -141,7 +154,10 @@ class Loadgen {
     this.deliveries++;
     if (count === this.membersPerChannel) this.complete++;
     else if (count > this.membersPerChannel) this.duplicates++;
-    this.histogram.recordValue(Math.max(1, Math.round(now * 1000 - scheduledUs)));
+    const latencyUs = Math.max(1, Math.round(now * 1000 - scheduledUs));
+    if (scheduledUs >= this.timedFromUs) this.histogram.recordValue(latencyUs);
+    const bucket = Math.floor((scheduledUs / 1000 - this.stepStart) / 100);
+    if (bucket >= 0 && bucket < this.timeline.length && latencyUs > (this.timeline[bucket] as number)) this.timeline[bucket] = latencyUs;
   }
 }
 
@@ -159,7 +175,7 @@ process.on('message', (cmd: LoadgenCommand) => {
   const handle = async (): Promise<LoadgenReply | undefined> => {
     switch (cmd.op) {
       case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag) };
-      case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs) };
+      case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs, cmd.rampMs) };
       case 'quiet': return { op: 'quiet', quiet: await loadgen.quiet(cmd.quietMs, cmd.timeoutMs) };
       case 'idle': return { op: 'idle', connections: await loadgen.idle(cmd.system, cmd.url, cmd.count, cmd.tag) };
       case 'close': loadgen.close(); process.disconnect?.(); return undefined;

@@ -50,6 +50,7 @@ const plan: SweepPlan = {
   longStepMs: quick ? 3000 : 10_000,
   longRates: [TARGET_RATE],
   settleMs: quick ? 2000 : 3000,
+  rampMs: quick ? 500 : 1000,
   p99BoundMs: 50,
   stopP99Ms: 200,
   refine: quick ? 0 : 2,
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
     mode: quick ? 'quick' : 'full',
     durationSeconds: (Date.now() - started) / 1000,
     machine: machine(),
-    load: { channels: plan.channels, members: plan.members, loadgens: 2, stepMs: plan.stepMs, longStepMs: plan.longStepMs, p99BoundMs: plan.p99BoundMs, targetRate: TARGET_RATE },
+    load: { channels: plan.channels, members: plan.members, loadgens: 2, rampMs: plan.rampMs, stepMs: plan.stepMs, longStepMs: plan.longStepMs, p99BoundMs: plan.p99BoundMs, targetRate: TARGET_RATE },
     systems,
     idle,
     ratios: {

@@ -16,7 +16,7 @@ export interface BenchResult {
   mode: 'full' | 'quick';
   durationSeconds: number;
   machine: Machine;
-  load: { channels: number; members: number; loadgens: number; stepMs: number; longStepMs: number; p99BoundMs: number; targetRate: number };
+  load: { channels: number; members: number; loadgens: number; rampMs: number; stepMs: number; longStepMs: number; p99BoundMs: number; targetRate: number };
   systems: SweepResult[];
   idle: IdleResult[];
   ratios: { throughput: number | null; cpuPer1000AtTarget: number | null };
@@ -44,6 +44,7 @@ export function markdown(r: BenchResult): string {
   lines.push('');
   lines.push(`Load: ${r.load.channels} channels × ${r.load.members} members (${num(r.load.channels * r.load.members)} connections over ${r.load.loadgens} load-generator ` +
     `processes; every member sends in turn), open loop, ${r.load.stepMs / 1000} s per step${r.load.longStepMs !== r.load.stepMs ? ` (${r.load.longStepMs / 1000} s at ${num(r.load.targetRate)} msg/s)` : ''}. ` +
+    `The first ${r.load.rampMs / 1000} s of each step is sent but not timed (steady state, for both systems). ` +
     `A step holds when p99 ≤ ${r.load.p99BoundMs} ms and every message reached every member. Latency is client send → member receive, through the queue.`);
   lines.push('');
   const t = r.load.targetRate;
@@ -65,6 +66,14 @@ export function markdown(r: BenchResult): string {
     const i = idleOf(c.id);
     return i ? `${(i.bytesPerConnection / 1024).toFixed(1)} KB` : '–';
   }).join(' | ')} | ${ratio(idleOf(ours?.id)?.bytesPerConnection, idleOf(baseline?.id)?.bytesPerConnection)} |`);
+  for (const c of cols) {
+    const missed = c.steps.filter((s) => !s.held && c.maxSustained && s.rate < c.maxSustained.messagesPerSecond);
+    if (missed.length > 0) {
+      lines.push('');
+      lines.push(`${c.label}: ${missed.map((s) => `${num(s.rate)} msg/s (p99 ${ms(s.p99Ms)}, max ${ms(s.maxMs)})`).join(', ')} did not hold although a higher rate did: ` +
+        'one pause of ~100 ms anywhere on the machine fails a step.');
+    }
+  }
   for (const c of cols) {
     lines.push('');
     lines.push(`**${c.label}**: every step (CPU is seconds per 1,000 messages, by process role)`);

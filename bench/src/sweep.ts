@@ -18,6 +18,8 @@ export interface SweepPlan {
   longStepMs: number;
   longRates: number[];
   settleMs: number;
+  /** The start of each step is sent but not timed (the jump from idle to the rate). */
+  rampMs: number;
   /** A step holds when p99 is at most this and nothing is lost. */
   p99BoundMs: number;
   /** The sweep stops once p99 passes this. */
@@ -40,6 +42,8 @@ export interface StepResult {
   maxMs: number;
   deliveriesPerSecond: number;
   held: boolean;
+  /** Worst latency (ms) per 100 ms of the step, over the load generators. */
+  timeline: number[];
   /** CPU seconds per 1,000 messages, per process and per role. */
   cpuPer1000: Record<string, number>;
   cpuPer1000ByRole: Record<string, number>;
@@ -71,7 +75,7 @@ export async function runStep(
   const n = loadgens.procs.length;
   const step = ++stepCounter;
   const before = cpuSnapshot(tracked);
-  const reports = (await loadgens.all(() => ({ op: 'run', step, rate: rate / n, durationMs, settleMs: plan.settleMs }), 'ran')).map((r) => r.report);
+  const reports = (await loadgens.all(() => ({ op: 'run', step, rate: rate / n, durationMs, settleMs: plan.settleMs, rampMs: plan.rampMs }), 'ran')).map((r) => r.report);
   const after = cpuSnapshot(tracked);
   await loadgens.all(() => ({ op: 'quiet', quietMs: 300, timeoutMs: 60_000 }), 'quiet');
   return summarise(rate, durationMs, reports, tracked, before, after, plan);
@@ -99,13 +103,14 @@ function summarise(
   }
   const ms = (us: number): number => round(us / 1000, 2);
   const lost = sent - complete;
+  const timeline = (reports[0]?.timeline ?? []).map((_, i) => Math.max(...reports.map((r) => r.timeline[i] ?? 0)));
   const p99Ms = ms(histogram.getValueAtPercentile(99));
   return {
     rate, durationMs, sent, deliveries, lost, errors, duplicates,
     p50Ms: ms(histogram.getValueAtPercentile(50)), p99Ms, maxMs: ms(histogram.maxValue),
     deliveriesPerSecond: Math.round(deliveries / (durationMs / 1000)),
     held: lost === 0 && duplicates === 0 && p99Ms <= plan.p99BoundMs && deliveries > 0,
-    cpuPer1000, cpuPer1000ByRole,
+    timeline, cpuPer1000, cpuPer1000ByRole,
   };
 }
 
@@ -121,18 +126,20 @@ export async function sweep(
       `  lost ${s.lost}${Object.keys(s.errors).length ? ` errors ${JSON.stringify(s.errors)}` : ''}  ${s.held ? 'held' : 'NOT held'}`);
     return s;
   };
-  let lastHeld: number | undefined;
-  let firstFailed: number | undefined;
   for (const rate of plan.rates) {
     const s = await run(rate);
-    if (s.held) lastHeld = rate; else firstFailed ??= rate;
     if (s.p99Ms > plan.stopP99Ms || s.lost > 0) break;
   }
-  for (let i = 0; i < plan.refine && lastHeld !== undefined && firstFailed !== undefined && firstFailed > lastHeld; i++) {
-    const mid = Math.round((lastHeld + firstFailed) / 2 / 100) * 100;
-    if (mid <= lastHeld || mid >= firstFailed) break;
-    const s = await run(mid);
-    if (s.held) lastHeld = mid; else firstFailed = mid;
+  // Narrow the limit: between the highest rate that held and the lowest above it that did not.
+  for (let i = 0; i < plan.refine; i++) {
+    const held = steps.filter((s) => s.held).map((s) => s.rate);
+    if (held.length === 0) break;
+    const lastHeld = Math.max(...held);
+    const above = steps.filter((s) => !s.held && s.rate > lastHeld).map((s) => s.rate);
+    if (above.length === 0) break;
+    const mid = Math.round((lastHeld + Math.min(...above)) / 2 / 100) * 100;
+    if (mid <= lastHeld || mid >= Math.min(...above)) break;
+    await run(mid);
   }
   steps.sort((a, b) => a.rate - b.rate);
   const best = steps.filter((s) => s.held).sort((a, b) => b.rate - a.rate)[0];

@@ -13,6 +13,7 @@ import {
 } from '@chat/shared';
 import { LocalPresence, parsePresenceEvent, type PresenceStore } from './presence.js';
 import { WireFrame } from './wire-frame.js';
+import { inChunks } from './chunks.js';
 
 /** What the hub needs of a connection. */
 export interface MemberSink {
@@ -87,10 +88,13 @@ export class ChannelHub {
 
   /** Sweeps dead servers' names from every local channel this often (half a heartbeat). */
   startPresenceSweeps(intervalMs: number): void {
+    let sweeping = false;
     this.sweepTimer = setInterval(() => {
-      for (const channel of this.channels.keys()) {
-        this.presence.sweep(channel, true).catch((err: Error) => this.logger.debug('presence sweep failed', { channel, error: err.message }));
-      }
+      if (sweeping) return;
+      sweeping = true;
+      void inChunks(this.channels.keys(), (channel) => this.presence.sweep(channel, true)
+        .catch((err: Error) => this.logger.debug('presence sweep failed', { channel, error: err.message })))
+        .finally(() => { sweeping = false; });
     }, intervalMs);
     this.sweepTimer.unref();
   }
@@ -262,7 +266,7 @@ export class ChannelHub {
    * still be on their way, and re-reading them under load would only add work.
    */
   async checkGaps(): Promise<void> {
-    await Promise.all([...this.channels].map(async ([channel, local]) => {
+    await inChunks(this.channels, async ([channel, local]) => {
       const subs = [...local.members.values()].filter((s) => !s.loading);
       if (subs.length === 0) return;
       const latest = await this.store.latestSeq(channel);
@@ -271,7 +275,7 @@ export class ChannelHub {
       if (!missing) return;
       this.options.onBehind?.(channel);
       await this.catchUp(channel, local);
-    }));
+    });
   }
 
   /**

@@ -7,6 +7,7 @@
  * (and delete) expired routes. Every key has a TTL, so nothing outlives the servers using it.
  */
 import { RedisClock, type Logger, type RedisClient, type RedisKeys } from '@chat/shared';
+import { inChunks } from './chunks.js';
 
 export interface RoutingOptions {
   serverId: string;
@@ -88,31 +89,29 @@ export class RoutingRegistry {
     await this.clock.sync();
     const expiry = this.clock.now() + this.lifetimeMs;
     const id = this.options.serverId;
-    const counts = this.channelCounts();
     const serverChannels = this.keys.serverChannels(id);
-    const writes: Promise<unknown>[] = [
+    await Promise.all([
       this.redis.zadd(this.keys.pushServers(), expiry, id),
       this.redis.zremrangebyscore(this.keys.pushServers(), '-inf', this.clock.now()),
-    ];
-    for (const [channel, members] of counts) {
+    ]);
+    await inChunks(this.channelCounts(), ([channel, members]) => {
       const routes = this.keys.channelRoutes(channel);
-      writes.push(
+      return Promise.all([
         this.redis.zadd(routes, expiry, id),
         this.redis.pexpire(routes, this.lifetimeMs),
         // A channel's seq must never go back while members are connected, even when all its
         // messages aged out: keep the counter alive as long as anyone is in the channel.
         this.redis.pexpire(this.keys.channelSeq(channel), this.options.retentionMs),
         this.redis.hset(serverChannels, channel, members),
-      );
-    }
+      ]);
+    });
     const info = this.keys.serverInfo(id);
-    writes.push(
+    await Promise.all([
       this.redis.pexpire(serverChannels, this.lifetimeMs),
       this.redis.pexpire(this.keys.pushServers(), this.lifetimeMs),
       this.redis.hset(info, { ...this.info(), heartbeatAt: this.clock.now() }),
       this.redis.pexpire(info, this.lifetimeMs),
-    );
-    await Promise.all(writes);
+    ]);
   }
 
   /** Removes this server from routing at once (clean shutdown). */

@@ -79,11 +79,14 @@ describe('producer CLI', function () {
     const s = JSON.parse(r.stdout);
     expect(s.queue).to.include.keys('waiting', 'active', 'failed', 'completed', 'delayed');
     expect(s.workers).to.have.length(2);
+    // One worker consumes the single partition, the other stands by.
+    expect(s.workers.map((w: { partitions: number[] }) => w.partitions.length).sort()).to.deep.equal([0, 1]);
     expect(s.workers.reduce((n: number, w: { stored: number }) => n + w.stored, 0)).to.be.at.least(2001);
     expect(s.channels[0]).to.deep.equal({ name: 'popular', members: 2, seq: 1 });
     expect(s.rates).to.include.keys('storedPerSec', 'jobsPerSec');
     const text = await runProducer(['stats', '--interval', '100'], env);
-    expect(text.stdout).to.match(/^queue +waiting \d+/m).and.match(/^push servers \(2\)$/m).and.match(/^ {2}popular {2}2 members {2}seq 1$/m);
+    expect(text.stdout).to.match(/^queue +waiting \d+/m).and.match(/^push servers \(2\)$/m).and.match(/^ {2}popular {2}2 members {2}seq 1$/m)
+      .and.match(/^ {2}\S+ {2}consumes partition 0 {2}jobs \d+/m).and.match(/^ {2}\S+ {2}stands by {2}jobs \d+/m);
   });
 
   it('lists failed jobs and retries them', async function () {

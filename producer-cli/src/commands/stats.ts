@@ -6,7 +6,8 @@ export interface StatsSnapshot {
   at: number;
   queue: Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>;
   pushServers: Array<{ id: string; connections: number; channels: number; host: string; port: number; pid: number }>;
-  workers: Array<{ id: string; jobs: number; stored: number; duplicates: number; failed: number; pid: number }>;
+  /** `partitions`: the queue partitions the worker consumes (it holds their lease); none: it stands by. */
+  workers: Array<{ id: string; jobs: number; stored: number; duplicates: number; failed: number; pid: number; partitions: number[] }>;
   channels: Array<{ name: string; members: number; seq: number }>;
 }
 
@@ -30,11 +31,13 @@ export async function snapshot(redis: RedisClient, keys: RedisKeys, queues: Inbo
       host: info.host ?? '?', port: Number(info.port ?? 0), pid: Number(info.pid ?? 0),
     };
   }));
+  const owners = await Promise.all(Array.from({ length: queues.partitions }, (_, p) => redis.get(keys.partitionLease(p))));
   const workers = await Promise.all(workerIds.map(async (id) => {
     const info = await redis.hgetall(keys.workerInfo(id));
     return {
       id, jobs: Number(info.jobs ?? 0), stored: Number(info.stored ?? 0), duplicates: Number(info.duplicates ?? 0),
       failed: Number(info.failed ?? 0), pid: Number(info.pid ?? 0),
+      partitions: owners.flatMap((owner, p) => (owner === id ? [p] : [])),
     };
   }));
   const busiest = [...members].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 10);
@@ -103,7 +106,10 @@ function render(second: StatsSnapshot, r: ReturnType<typeof rates>, json: boolea
   out(`push servers (${second.pushServers.length})`);
   for (const s of second.pushServers) out(`  ${s.id}  ${s.host}:${s.port}  ${s.connections} connections  ${s.channels} channels`);
   out(`workers (${second.workers.length})`);
-  for (const w of second.workers) out(`  ${w.id}  jobs ${w.jobs}  stored ${w.stored}  duplicates ${w.duplicates}  failed ${w.failed}`);
+  for (const w of second.workers) {
+    const role = w.partitions.length > 0 ? `consumes partition${w.partitions.length > 1 ? 's' : ''} ${w.partitions.join(', ')}` : 'stands by';
+    out(`  ${w.id}  ${role}  jobs ${w.jobs}  stored ${w.stored}  duplicates ${w.duplicates}  failed ${w.failed}`);
+  }
   out('busiest channels');
   if (second.channels.length === 0) out('  (none with members)');
   for (const c of second.channels) out(`  ${c.name}  ${c.members} members  seq ${c.seq}`);
