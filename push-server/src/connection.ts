@@ -52,6 +52,8 @@ export class ClientConnection implements MemberSink {
   }
   /** Missed WebSocket pongs since the last one (the server pings every 30 s). */
   missedPongs = 0;
+  /** Which slice of the ping interval this connection is pinged in (set by the server). */
+  pingSlice = 0;
 
   constructor(
     readonly id: string,

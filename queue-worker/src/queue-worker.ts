@@ -31,7 +31,7 @@ export class QueueWorker {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly clock: RedisClock;
   private readonly startedAt = Date.now();
-  /** Counters not yet added to the worker's info hash (flushed every second for `chat-producer stats`). */
+  /** Counters not yet added to the worker's info hash (flushed every COUNTS_FLUSH_MS for `chat-producer stats`). */
   private counts = { jobs: 0, stored: 0, duplicates: 0 };
   private countsTimer: NodeJS.Timeout | undefined;
   private readonly queues: InboundQueues;
