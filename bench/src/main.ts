@@ -46,8 +46,10 @@ const plan: SweepPlan = {
   channels: opts.channels ?? 200,
   members: opts.members,
   rates: opts.rates ?? (quick ? [1000, 2000, 4000, 6000, 8000, 12000, 16000] : [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000]),
-  stepMs: quick ? 2000 : 10_000,
-  longStepMs: quick ? 3000 : 10_000,
+  // Full steps last 30 s so that each spans Socket.IO's 25 s heartbeat (every connection pinged
+  // at once) and several of our 5 s heartbeats: periodic work counts the same in every step.
+  stepMs: quick ? 2000 : 30_000,
+  longStepMs: quick ? 3000 : 30_000,
   longRates: [TARGET_RATE],
   settleMs: quick ? 2000 : 3000,
   rampMs: quick ? 500 : 1000,

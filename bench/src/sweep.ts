@@ -67,6 +67,8 @@ export async function connectLoad(system: RunningSystem, loadgens: Loadgens, pla
 }
 
 let stepCounter = 0;
+/** The lowest rate the sweep looks at when even its first rate does not hold. */
+const MIN_RATE = 250;
 
 export async function runStep(
   system: RunningSystem, loadgens: Loadgens, rate: number, durationMs: number, plan: SweepPlan,
@@ -129,6 +131,10 @@ export async function sweep(
   for (const rate of plan.rates) {
     const s = await run(rate);
     if (s.p99Ms > plan.stopP99Ms || s.lost > 0) break;
+  }
+  // Nothing held: look downward, halving, so the system still gets a limit.
+  for (let rate = Math.floor((plan.rates[0] ?? 0) / 2); steps.every((s) => !s.held) && rate >= MIN_RATE; rate = Math.floor(rate / 2)) {
+    await run(rate);
   }
   // Narrow the limit: between the highest rate that held and the lowest above it that did not.
   for (let i = 0; i < plan.refine; i++) {
