@@ -108,7 +108,8 @@ export function chart(r: BenchResult): string {
     out.push(`<line x1="${left}" x2="${left + pw}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`);
     out.push(`<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
   }
-  for (let v = 0; v <= xMax; v += xMax / 8) {
+  const xStep = [500, 1000, 2000, 5000, 10_000].find((step) => xMax / step <= 10) ?? xMax / 8;
+  for (let v = 0; v <= xMax; v += xStep) {
     out.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${top}" y2="${top + ph}" stroke="#eee"/>`);
     out.push(`<text x="${x(v)}" y="${top + ph + 16}" text-anchor="middle">${num(v)}</text>`);
   }
