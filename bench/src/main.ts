@@ -98,7 +98,18 @@ async function benchSystem(start: () => Promise<RunningSystem>): Promise<SweepRe
   });
 }
 
+/** The bench starts its own Redis servers: stop at once, in one line, when it cannot. */
+function requireRedisServer(): void {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    process.stderr.write('bench: redis-server is not installed or not on PATH: install it (apt-get install redis-server) and run again\n');
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
+  requireRedisServer();
   const started = Date.now();
   const systems: SweepResult[] = [];
   const idle: IdleResult[] = [];
