@@ -73,16 +73,20 @@ export class ClientConnection implements MemberSink {
   }
 
   /**
-   * Sends a serialised frame. A client that stops reading must not make the server buffer without
-   * bound: past MAX_SEND_BUFFER_BYTES it is closed with 1013 and its buffers are freed.
+   * Whether a frame may be written now. A client that stops reading must not make the server
+   * buffer without bound: past MAX_SEND_BUFFER_BYTES it is closed with 1013 and its buffers freed.
    */
+  private canSend(): boolean {
+    if (!this.isOpen) return false;
+    if (this.socket.bufferedAmount <= this.deps.maxSendBufferBytes) return true;
+    this.deps.metrics.slowClientDisconnects.inc();
+    this.shutdown(CloseCode.TryAgainLater, 'send buffer full: the client is not reading');
+    return false;
+  }
+
+  /** Sends a serialised frame. */
   sendFrame(frame: Buffer | string, type: ServerFrame['type']): void {
-    if (!this.isOpen) return;
-    if (this.socket.bufferedAmount > this.deps.maxSendBufferBytes) {
-      this.deps.metrics.slowClientDisconnects.inc();
-      this.shutdown(CloseCode.TryAgainLater, 'send buffer full: the client is not reading');
-      return;
-    }
+    if (!this.canSend()) return;
     this.socket.send(frame, { binary: false });
     if (type === 'message') this.deps.metrics.delivered++; else this.deps.metrics.framesOut.inc({ type });
   }
@@ -93,20 +97,18 @@ export class ClientConnection implements MemberSink {
    * tick are corked into one system call: a batch of messages reaches a member in one write.
    */
   sendMessage(frame: WireFrame): void {
-    if (!this.isOpen) return;
-    if (this.socket.bufferedAmount > this.deps.maxSendBufferBytes) {
-      this.deps.metrics.slowClientDisconnects.inc();
-      this.shutdown(CloseCode.TryAgainLater, 'send buffer full: the client is not reading');
-      return;
-    }
+    if (!this.canSend()) return;
     const raw = this.raw;
-    if (!raw) { this.sendFrame(frame.payload, 'message'); return; }
-    if (!this.corked) {
-      this.corked = true;
-      raw.cork();
-      process.nextTick(() => { this.corked = false; raw.uncork(); });
+    if (!raw) {
+      this.socket.send(frame.payload, { binary: false });
+    } else {
+      if (!this.corked) {
+        this.corked = true;
+        raw.cork();
+        process.nextTick(() => { this.corked = false; raw.uncork(); });
+      }
+      raw.write(frame.bytes);
     }
-    raw.write(frame.bytes);
     this.deps.metrics.delivered++;
   }
 
