@@ -48,9 +48,10 @@ class PartitionProducer {
   private inFlight = false;
   private scheduled = false;
   private batches = 0;
-  /** Our last job while it waits in the queue (with a pickup-tracking producer). */
-  private waitingBatch: number | undefined;
-  private waitingSince = 0;
+  /** The last job added to the queue, and when its add was confirmed. */
+  private addedUpTo = 0;
+  private addedAt = 0;
+  /** The last job a worker announced taking. */
   private pickedUpUpTo = 0;
   private holdTimer: NodeJS.Timeout | undefined;
   private holdUntil = 0;
@@ -72,11 +73,15 @@ class PartitionProducer {
 
   /** A worker took our job `batch` (or a later one): the next batch may go. */
   pickedUp(batch: number): void {
-    this.pickedUpUpTo = Math.max(this.pickedUpUpTo, batch);
-    if (this.waitingBatch !== undefined && batch >= this.waitingBatch) {
-      this.waitingBatch = undefined;
-      this.schedule();
-    }
+    if (batch <= this.pickedUpUpTo) return;
+    this.pickedUpUpTo = batch;
+    this.schedule();
+  }
+
+  /** How much longer our last job may hold the next batch: it waits in the queue, untaken. */
+  private pickupWait(now: number): number {
+    if (this.origin === undefined || this.addedUpTo <= this.pickedUpUpTo) return 0;
+    return MAX_PICKUP_WAIT_MS - (now - this.addedAt);
   }
 
   get backlog(): number { return this.pending.length; }
@@ -86,20 +91,13 @@ class PartitionProducer {
   schedule(): void {
     if (this.inFlight || this.scheduled || this.pending.length === 0) return;
     const now = Date.now();
-    const heldFor = this.draining ? 0 : Math.max(
-      this.waitingBatch === undefined ? 0 : MAX_PICKUP_WAIT_MS - (now - this.waitingSince),
-      this.lingerMs - (now - this.lastAddAt),
-    );
+    const heldFor = this.draining ? 0 : Math.max(this.pickupWait(now), this.lingerMs - (now - this.lastAddAt));
     if (heldFor > 0) {
       // Keep a timer that fires soon enough; a pickup notice can only bring the time forward.
       if (this.holdTimer && this.holdUntil <= now + heldFor) return;
       if (this.holdTimer) clearTimeout(this.holdTimer);
       this.holdUntil = now + heldFor;
-      this.holdTimer = setTimeout(() => {
-        this.holdTimer = undefined;
-        if (this.waitingBatch !== undefined && Date.now() - this.waitingSince >= MAX_PICKUP_WAIT_MS) this.waitingBatch = undefined;
-        this.schedule();
-      }, heldFor);
+      this.holdTimer = setTimeout(() => { this.holdTimer = undefined; this.schedule(); }, heldFor);
       return;
     }
     if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
@@ -122,10 +120,8 @@ class PartitionProducer {
       const data: InboundJobData = { messages: batch.map((w) => w.message) };
       if (this.origin !== undefined) data.origin = { server: this.origin, batch: number };
       await this.queue.add(INBOUND_JOB_NAME, data);
-      if (this.origin !== undefined && number > this.pickedUpUpTo) {
-        this.waitingBatch = number;
-        this.waitingSince = Date.now();
-      }
+      this.addedUpTo = number;
+      this.addedAt = Date.now();
       for (const w of batch) w.resolve();
     } catch (err) {
       for (const w of batch) w.reject(err as Error);
