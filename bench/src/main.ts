@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { measureIdle, type IdleResult } from './idle.js';
 import { Loadgens } from './loadgens.js';
-import { chart, markdown, type BenchResult, type Machine } from './report.js';
+import { atRate, chart, markdown, serverCpu, type BenchResult, type Machine } from './report.js';
 import { connectLoad, runStep, sweep, type SweepPlan, type SweepResult } from './sweep.js';
 import { startBaseline, startOurs, type RunningSystem } from './systems.js';
 
@@ -130,11 +130,8 @@ async function main(): Promise<void> {
   }
   const find = (id: string): SweepResult | undefined => systems.find((s) => s.id === id);
   const ours = find('ours'); const baseline = find('baseline');
-  const serverCpu = (s: SweepResult | undefined): number | undefined => {
-    const step = s?.steps.find((x) => x.rate === TARGET_RATE);
-    return step && Object.entries(step.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
-  };
-  const oursCpu = serverCpu(ours); const baseCpu = serverCpu(baseline);
+  const oursCpu = serverCpu(ours && atRate(ours, TARGET_RATE));
+  const baseCpu = serverCpu(baseline && atRate(baseline, TARGET_RATE));
   const result: BenchResult = {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',

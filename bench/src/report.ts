@@ -25,11 +25,13 @@ export interface BenchResult {
 const num = (x: number): string => x.toLocaleString('en-US');
 const ms = (x: number | undefined): string => (x === undefined ? '–' : `${x.toFixed(1)} ms`);
 
-function atRate(s: SweepResult, rate: number): StepResult | undefined {
+/** The step a sweep ran at `rate`, if any. */
+export function atRate(s: SweepResult, rate: number): StepResult | undefined {
   return s.steps.find((step) => step.rate === rate);
 }
 
-function serverCpu(step: StepResult | undefined): number | undefined {
+/** CPU seconds per 1,000 messages of everything but the load generators (servers, workers, Redis). */
+export function serverCpu(step: StepResult | undefined): number | undefined {
   if (!step) return undefined;
   return Object.entries(step.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 }
