@@ -30,7 +30,7 @@ local function appendFresh(frames, step)
   local first, last = nil, nil
   for i = 1, #frames, step do
     local frame = frames[i]
-    local ts = tonumber(string.match(frame, '"timestamp":(%d+)'))
+    local ts = frameTime(frame)
     if ts == nil or ts >= cutoff then
       result[#result + 1] = frame
       local s = step == 2 and tonumber(frames[i + 1]) or nil
