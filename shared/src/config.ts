@@ -44,7 +44,7 @@ export const SETTINGS = {
     describe: 'channels a worker persists in parallel within one batch job' },
   queuePartitions: { env: 'QUEUE_PARTITIONS', flag: '--partitions <n>', kind: 'int', min: 1, defaultValue: '1',
     describe: 'inbound queues (more spread ingestion over a cluster\'s nodes); a channel always maps to the same one; change only when the queues are empty' },
-  enqueueLingerMs: { env: 'ENQUEUE_LINGER_MS', flag: '--enqueue-linger-ms <ms>', kind: 'int', min: 0, defaultValue: '2',
+  enqueueLingerMs: { env: 'ENQUEUE_LINGER_MS', flag: '--enqueue-linger-ms <ms>', kind: 'int', min: 0, defaultValue: '1',
     describe: 'push server: least time between two jobs of one partition; messages arriving sooner share the next job' },
   heartbeatMs: { env: 'HEARTBEAT_MS', flag: '--heartbeat-ms <ms>', kind: 'int', min: 50, defaultValue: '5000',
     describe: 'how often push servers refresh their routes; a silent server drops out after 3' },
