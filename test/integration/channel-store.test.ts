@@ -94,4 +94,25 @@ describe('channel store (Lua) on a real Redis', function () {
     await waitFor(async () => (await redis.exists(keys.channelMessages('ret'), keys.channelIds('ret'), keys.channelSeq('ret'))) === 0,
       'the idle channel\'s keys to expire', 3 * retention);
   });
+  it('trims an expired backlog longer than one read chunk (200) in one persist, and nothing while the oldest is fresh', async function () {
+    const retention = 2000;
+    const store = new ChannelStore(redis, keys, retention);
+    const redisNow = async (): Promise<number> => {
+      const [sec, usec] = (await redis.time()) as unknown as [string, string];
+      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    };
+    await store.persist('backlog', Array.from({ length: 450 }, (_, i) => msg('backlog', `old-${i}`)));
+    const storedAt = JSON.parse((await store.read('backlog', { last: 1 })).frames[0] as string).timestamp as number;
+    await waitFor(async () => (await redisNow()) > storedAt + retention * 0.6, 'part of the retention to pass');
+    // The oldest is still fresh: nothing goes (and the keys' expiry is renewed).
+    expect(await store.persist('backlog', [msg('backlog', 'fresh-1')])).to.deep.equal([451]);
+    expect(await redis.zcard(keys.channelMessages('backlog'))).to.equal(451);
+    await waitFor(async () => (await redisNow()) > storedAt + retention, 'the backlog to age out');
+    expect(await store.persist('backlog', [msg('backlog', 'fresh-2')])).to.deep.equal([452]);
+    expect(await redis.zcard(keys.channelMessages('backlog'))).to.equal(2);
+    expect(await redis.zcard(keys.channelIds('backlog'))).to.equal(2);
+    const read = await store.read('backlog', { since: 450 });
+    expect(read.frames.map((f) => JSON.parse(f).id)).to.deep.equal(['fresh-1', 'fresh-2']);
+    expect(read).to.include({ seq: 452, complete: true });
+  });
 });
