@@ -14,6 +14,11 @@ describe('channel store (Lua) on a real Redis', function () {
   let server: RedisServer;
   let redis: Redis;
   const keys = new RedisKeys('t');
+  /** The Redis server's clock (ms): the one the Lua steps stamp and trim by. */
+  const redisNow = async (): Promise<number> => {
+    const [sec, usec] = (await redis.time()) as unknown as [string, string];
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  };
 
   before(async function () {
     server = await RedisServer.start();
@@ -71,10 +76,6 @@ describe('channel store (Lua) on a real Redis', function () {
   it('trims messages past the retention, expires idle channel keys, and says complete:false for trimmed since', async function () {
     const retention = 2000;
     const store = new ChannelStore(redis, keys, retention);
-    const redisNow = async (): Promise<number> => {
-      const [sec, usec] = (await redis.time()) as unknown as [string, string];
-      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-    };
     await store.persist('ret', [msg('ret', 'old-1'), msg('ret', 'old-2')]);
     for (const key of [keys.channelMessages('ret'), keys.channelSeq('ret'), keys.channelIds('ret')]) {
       expect(await redis.pttl(key), key).to.be.within(1, retention);
@@ -94,13 +95,10 @@ describe('channel store (Lua) on a real Redis', function () {
     await waitFor(async () => (await redis.exists(keys.channelMessages('ret'), keys.channelIds('ret'), keys.channelSeq('ret'))) === 0,
       'the idle channel\'s keys to expire', 3 * retention);
   });
+
   it('trims an expired backlog longer than one read chunk (200) in one persist, and nothing while the oldest is fresh', async function () {
     const retention = 2000;
     const store = new ChannelStore(redis, keys, retention);
-    const redisNow = async (): Promise<number> => {
-      const [sec, usec] = (await redis.time()) as unknown as [string, string];
-      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-    };
     await store.persist('backlog', Array.from({ length: 450 }, (_, i) => msg('backlog', `old-${i}`)));
     const storedAt = JSON.parse((await store.read('backlog', { last: 1 })).frames[0] as string).timestamp as number;
     await waitFor(async () => (await redisNow()) > storedAt + retention * 0.6, 'part of the retention to pass');
