@@ -9,6 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
+import { newHistogram } from './histogram.js';
 import { connectIdle, connectMember, type Member, type SystemKind } from './clients.js';
 
 export type LoadgenCommand =
@@ -161,10 +162,6 @@ class Loadgen {
     const bucket = Math.floor((scheduledUs / 1000 - this.stepStart) / 100);
     if (bucket >= 0 && bucket < this.timeline.length && latencyUs > (this.timeline[bucket] as number)) this.timeline[bucket] = latencyUs;
   }
-}
-
-function newHistogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 }
 
 function sumErrors(errors: Record<string, number>): number {

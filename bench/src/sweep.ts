@@ -4,6 +4,7 @@
  * held (p99 ≤ the target bound, nothing lost) and the first that did not.
  */
 import * as hdr from 'hdr-histogram-js';
+import { newHistogram } from './histogram.js';
 import type { StepReport } from './loadgen.js';
 import type { Loadgens } from './loadgens.js';
 import { cpuSnapshot, type Tracked } from './proc-stats.js';
@@ -87,7 +88,7 @@ function summarise(
   rate: number, durationMs: number, reports: StepReport[], tracked: Tracked[],
   before: Map<string, number>, after: Map<string, number>, plan: SweepPlan,
 ): StepResult {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const histogram = newHistogram();
   const errors: Record<string, number> = {};
   let sent = 0; let complete = 0; let deliveries = 0; let duplicates = 0;
   for (const r of reports) {
