@@ -73,7 +73,7 @@ export class Inbox {
    * silently across a failover. SSUBSCRIBE of a channel already subscribed is harmless.
    */
   refresh(channel: string): void {
-    if (this.keys.sharded) this.join(channel).catch(() => undefined);
+    this.join(channel).catch(() => undefined);
   }
 
   private restored(): void {
