@@ -71,7 +71,15 @@ export interface HubOptions {
   allowSameUser: boolean;
   /** Called when the gap check finds a channel's members behind the store (a delivery was missed). */
   onBehind?: (channel: string) => void;
+  /**
+   * Called with the member deliveries that came from a store read because pub/sub had not
+   * brought them: `stream` a jump in the live stream, `check` the heartbeat gap check, `resync`
+   * the re-read after the inbox subscription came back.
+   */
+  onGapFilled?: (via: GapFillVia, deliveries: number) => void;
 }
+
+export type GapFillVia = 'stream' | 'check' | 'resync';
 
 export class ChannelHub {
   private readonly channels = new Map<string, LocalChannel>();
@@ -254,7 +262,7 @@ export class ChannelHub {
         local.presence.reset(await this.presence.sweep(channel, true));
         this.flushPresence(channel, local);
       }
-      await this.catchUp(channel, local);
+      await this.catchUp(channel, local, 'resync');
     }));
   }
 
@@ -274,7 +282,7 @@ export class ChannelHub {
       local.checkedSeq = latest;
       if (!missing) return;
       this.options.onBehind?.(channel);
-      await this.catchUp(channel, local);
+      await this.catchUp(channel, local, 'check');
     });
   }
 
@@ -282,32 +290,36 @@ export class ChannelHub {
    * Offers the channel's stored messages after the furthest-behind member's seq to every member
    * (each takes only what it lacks, in order).
    */
-  private async catchUp(channel: string, local: LocalChannel): Promise<void> {
+  private async catchUp(channel: string, local: LocalChannel, via: GapFillVia): Promise<void> {
     const subs = [...local.members.values()].filter((s) => !s.loading);
     if (subs.length === 0) return;
     const behind = Math.min(...subs.map((s) => s.seq));
     const read = await this.store.read(channel, { since: behind, cap: MAX_SINCE_MESSAGES });
+    let filled = 0;
     for (const frame of read.frames) {
       const head = frameHead(frame);
       if (!head) continue;
       const wire = WireFrame.text(frame);
-      for (const sub of subs) this.offer(sub, head.seq, wire);
+      for (const sub of subs) if (this.offer(sub, head.seq, wire)) filled++;
     }
+    if (filled > 0) this.options.onGapFilled?.(via, filled);
   }
 
-  private offer(sub: Subscription, seq: number, frame: WireFrame): void {
-    if (sub.loading) { sub.held.push({ seq, frame }); return; }
-    if (seq <= sub.seq) return;
+  /** Delivers `seq` to the member if it is the next one; returns true when it was sent now. */
+  private offer(sub: Subscription, seq: number, frame: WireFrame): boolean {
+    if (sub.loading) { sub.held.push({ seq, frame }); return false; }
+    if (seq <= sub.seq) return false;
     if (seq === sub.seq + 1) {
       sub.seq = seq;
       if (sub.member.isOpen) sub.member.sendMessage(frame);
-      return;
+      return true;
     }
     // A gap: read what is missing from the store, hold live messages until it is in.
     sub.loading = true;
     sub.held.push({ seq, frame });
     this.logger.debug('filling a gap from the store', { channel: sub.channel, from: sub.seq, to: seq });
     void this.fill(sub);
+    return false;
   }
 
   private async fill(sub: Subscription): Promise<void> {
@@ -334,10 +346,14 @@ export class ChannelHub {
       if (firstHeld > sub.seq + 1) sub.seq = firstHeld - 1;
     }
     sub.loading = false;
+    // Count only what pub/sub had not brought: the held live messages arrived by themselves.
+    const arrived = new Set(sub.held.map((h) => h.seq));
+    let filled = 0;
     for (const frame of frames) {
       const head = frameHead(frame);
-      if (head) this.offer(sub, head.seq, WireFrame.text(frame));
+      if (head && this.offer(sub, head.seq, WireFrame.text(frame)) && !arrived.has(head.seq)) filled++;
     }
+    if (filled > 0) this.options.onGapFilled?.('stream', filled);
     this.release(sub);
   }
 

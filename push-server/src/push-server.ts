@@ -111,6 +111,7 @@ export class PushServer {
       // With authentication a name is a verified identity: the same user's tabs share it.
       allowSameUser: config.authSecret !== undefined,
       onBehind: (channel) => this.inbox.refresh(channel),
+      onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
