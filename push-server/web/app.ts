@@ -3,7 +3,7 @@
  * Every piece of user text goes into the DOM through textContent, never as HTML.
  */
 import type { ErrorFrame, MessageFrame } from '@chat/shared/protocol';
-import { CHANNEL_PATTERN, isValidUser, utf8Length } from '@chat/shared/protocol';
+import { CHANNEL_PATTERN, isValidUser } from '@chat/shared/protocol';
 import { ChatSession, type SessionState } from './chat-session.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -141,7 +141,6 @@ $<HTMLFormElement>('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const text = textInput.value;
   if (!session || text.trim() === '') return;
-  if (utf8Length(text) > session.maxTextBytes) { showError(ERROR_TEXT.too_large as string); return; }
   showError('');
   const id = session.send(text);
   appendPending(id, text);

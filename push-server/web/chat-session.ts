@@ -45,9 +45,6 @@ export class ChatSession {
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
   /** Sent on every (re)connect so this session can take its name back at once. */
   private readonly session = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
-  /** The server's text limit, from its welcome. */
-  maxTextBytes = 4096;
-
   constructor(private readonly options: SessionOptions, private readonly on: SessionEvents) {}
 
   get connected(): boolean {
@@ -104,7 +101,6 @@ export class ChatSession {
       }
       if (this.stopped) { void client.close(); return; }
       this.serverIndex = (this.serverIndex + i) % servers.length;
-      this.maxTextBytes = client.welcome.maxTextBytes;
       this.wire(client);
       this.client = client;
       client.join(this.options.channel, this.joinedOnce ? this.lastSeq : undefined).then(() => {
