@@ -69,6 +69,11 @@ export class ProgramProcess {
     return this.exited;
   }
 
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the process without waiting for anything. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    if (this.running) this.proc.kill(signal);
+  }
+
   private notify(): void {
     for (const w of [...this.waiters]) w();
   }

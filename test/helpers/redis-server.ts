@@ -12,8 +12,10 @@ import { killAndWait } from './process.js';
 import { waitFor } from './wait.js';
 
 export interface RedisServerOptions {
-  /** Turn on AOF with `appendfsync always`. */
+  /** Turn on AOF (`appendfsync always` unless `fsync` says otherwise). */
   appendOnly?: boolean;
+  /** AOF fsync policy when `appendOnly` is on. */
+  fsync?: 'always' | 'everysec';
   extraArgs?: string[];
 }
 
@@ -50,7 +52,7 @@ export class RedisServer {
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
       '--appendonly', this.options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
-      ...(this.options.appendOnly ? ['--appendfsync', 'always'] : []),
+      ...(this.options.appendOnly ? ['--appendfsync', this.options.fsync ?? 'always'] : []),
       ...(this.options.extraArgs ?? []),
     ];
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
@@ -66,12 +68,23 @@ export class RedisServer {
     }
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing is answered. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** Thaws a server frozen by `pause`. */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** Kills the server at once (SIGKILL) and waits for it to be gone. */
   async kill(): Promise<void> {
     await killAndWait(this.proc);
   }
 
   async stop(): Promise<void> {
+    this.resume();
     for (const c of this.clients) c.disconnect();
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });

@@ -8,6 +8,10 @@ import { ChatClient, ChatError, type MessageFrame, type SocketLike } from '@chat
 
 export class ResilientSender {
   readonly acked = new Set<string>();
+  /**
+   * Every message frame of the channel as it arrived, from history and live, never filtered:
+   * a duplicate delivery (the same seq twice) stays visible to the test.
+   */
   readonly received: MessageFrame[] = [];
   reconnects = 0;
   private client: ChatClient | undefined;
@@ -24,8 +28,8 @@ export class ResilientSender {
         try {
           const client = await ChatClient.connect(url, { user: this.user, session: this.session, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 3000 });
           const take = (m: MessageFrame): void => {
-            if (m.channel !== this.channel || m.seq <= this.lastSeq) return;
-            this.lastSeq = m.seq;
+            if (m.channel !== this.channel) return;
+            this.lastSeq = Math.max(this.lastSeq, m.seq);
             this.received.push(m);
           };
           // History and live messages are handled in the events, in arrival order: the join()
@@ -75,6 +79,11 @@ export class ResilientSender {
         if (!(err instanceof ChatError) || err.code !== 'closed') throw err;
       }
     }
+  }
+
+  /** A round trip on the current connection: whatever the server wrote before it has arrived. */
+  async barrier(): Promise<void> {
+    await this.client?.ping();
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { ChatClient, type ConnectOptions, type MessageFrame, type SocketLike } from '@chat/shared';
 import { RedisCluster, type ClusterOptions } from './redis-cluster.js';
 import { RedisServer, type RedisServerOptions } from './redis-server.js';
-import { PushServerProcess, startWorker, type ProgramProcess } from './programs.js';
+import { ProgramProcess, PushServerProcess, startWorker } from './programs.js';
 import { waitFor } from './wait.js';
 
 export interface StackOptions {
@@ -43,15 +43,39 @@ export class Stack {
     // On a cluster, several partitions spread ingestion over the masters (as the README advises).
     const clusterEnv: Record<string, string> = cluster ? { REDIS_CLUSTER: '1', QUEUE_PARTITIONS: '4' } : {};
     const env = { ...TEST_ENV, ...clusterEnv, ...options.env, REDIS_URL: redis.url };
-    const [pushServers, workers] = await Promise.all([
-      Promise.all(Array.from({ length: options.pushServers ?? 2 }, () => PushServerProcess.start(env))),
-      Promise.all(Array.from({ length: options.workers ?? 2 }, () => startWorker(env))),
+    // Start everything, and if any part fails, stop every part that did start before failing.
+    const started = await Promise.allSettled([
+      ...Array.from({ length: options.pushServers ?? 2 }, () => PushServerProcess.start(env)),
+      ...Array.from({ length: options.workers ?? 2 }, () => startWorker(env)),
     ]);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(started.map((s) => (s.status === 'fulfilled'
+        ? ('program' in s.value ? s.value.program : s.value).kill() : undefined)));
+      await redis.stop();
+      throw failed.reason;
+    }
+    const parts = started.map((s) => (s as PromiseFulfilledResult<PushServerProcess | ProgramProcess>).value);
+    const pushServers = parts.filter((p): p is PushServerProcess => p instanceof PushServerProcess);
+    const workers = parts.filter((p): p is ProgramProcess => p instanceof ProgramProcess);
     return new Stack(redis, cluster, pushServers, workers, env);
   }
 
   push(i: number): PushServerProcess {
     return this.pushServers[i] as PushServerProcess;
+  }
+
+  /**
+   * The worker process that holds the lease of queue partition `p` (named in `{chat:qP}:owner`),
+   * and the others, once a live worker holds it.
+   */
+  async partitionOwner(p = 0, timeoutMs = 10_000): Promise<{ owner: ProgramProcess; others: ProgramProcess[]; id: string }> {
+    const redis = this.redis.client();
+    return waitFor(async () => {
+      const id = await redis.get(`{chat:q${p}}:owner`);
+      const owner = this.workers.find((w) => w.running && w.logs.some((l) => l.msg === 'worker ready' && l.workerId === id));
+      return owner && id ? { owner, others: this.workers.filter((w) => w !== owner && w.running), id } : undefined;
+    }, `a live worker to hold the lease of partition ${p}`, timeoutMs);
   }
 
   /** Connects a client to push server `i`; closed by `stop`. */

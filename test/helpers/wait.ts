@@ -1,4 +1,8 @@
-/** Waits for a condition by polling it; fails with `what` when it does not hold in time. */
+/**
+ * Waits for a condition by polling it; fails with `what` when it does not hold in time. A check
+ * that itself hangs (a send whose answer never comes) is cut off at the same deadline, so every
+ * wait ends with a message that says what it waited for, never a bare mocha timeout.
+ */
 export async function waitFor<T>(
   check: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
@@ -8,15 +12,29 @@ export async function waitFor<T>(
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
+    const left = Math.max(1, deadline - Date.now());
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<{ hung: true }>((resolve) => { timer = setTimeout(() => resolve({ hung: true }), left); });
+    const outcome = await Promise.race([
+      Promise.resolve().then(check).then((value) => ({ value }), (error: unknown) => ({ error })),
+      hung,
+    ]);
+    clearTimeout(timer);
+    if ('hung' in outcome) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (the last check never returned)`);
+    if ('error' in outcome) lastError = outcome.error;
+    else if (outcome.value !== undefined && outcome.value !== false) return outcome.value as T;
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Resolves with `promise`, or fails naming `what` when it does not settle within `timeoutMs`. */
+export function within<T>(promise: Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
