@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import { launchOrSkip, screenshot, sendFromPage, shownSeqs, shownTexts } from '../helpers/browser.js';
 import { Stack } from '../helpers/stack.js';
+import { scrapeCounter } from '../helpers/metrics.js';
 
 async function open(browser: Browser, stack: Stack, server: number, user: string, channel: string, extra = '', width = 1000): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height: 700 } });
@@ -82,11 +83,15 @@ describe('browser page', function () {
     await Promise.all([eve.close(), viewer.close()]);
   });
 
-  it('refuses a message that is too long, inline, and keeps the page usable', async function () {
+  it('shows the server\'s too_large inline, drops the refused message, and keeps the page usable', async function () {
     const page = await open(browser, stack, 0, 'long', 'limits');
+    const tooLarge = (): Promise<number> => scrapeCounter(`${stack.push(0).httpUrl}/metrics`, 'chat_errors_total', {}, 'code="too_large"');
+    const before = await tooLarge();
     await sendFromPage(page, 'x'.repeat(5000));
     await page.waitForSelector('#error:not([hidden])');
     expect(await page.textContent('#error')).to.match(/too long/);
+    expect(await tooLarge() - before, 'too_large answers from the server').to.equal(1);
+    expect(await page.locator('#log li.pending').count(), 'the refused message is not left pending').to.equal(0);
     await sendFromPage(page, 'short one');
     await waitForTexts(page, ['short one']);
     expect(await page.isHidden('#error')).to.equal(true);
@@ -128,6 +133,36 @@ describe('browser page: losing its push server', function () {
     expect(await away.getAttribute('#status', 'title')).to.contain(stack.push(1).serverId);
     await screenshot(away, 'reconnected');
     await Promise.all([away.close(), stay.close()]);
+  });
+});
+
+describe('browser page: a message its push server never acknowledged', function () {
+  let stack: Stack;
+  let browser: Browser;
+  before(async function () {
+    browser = await launchOrSkip(this);
+    stack = await Stack.start({ pushServers: 2, workers: 1 });
+  });
+  after(async function () {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it('is resent with its id after the reconnect, stored once and shown once', async function () {
+    const servers = `&servers=${encodeURIComponent(`${stack.push(0).url},${stack.push(1).url}`)}`;
+    const pend = await open(browser, stack, 0, 'pend', 'resend', servers);
+    const watch = await open(browser, stack, 1, 'watch', 'resend');
+    // Frozen, the push server reads nothing and acknowledges nothing; then it dies.
+    stack.push(0).program.signal('SIGSTOP');
+    await sendFromPage(pend, 'sent into the void');
+    await pend.waitForSelector('#log li.pending');
+    await stack.push(0).program.kill('SIGKILL');
+    await pend.waitForSelector('#status[data-state="connected"]', { timeout: 20_000 });
+    await waitForTexts(watch, ['sent into the void']);
+    await waitForTexts(pend, ['sent into the void']);
+    expect(await pend.locator('#log li.pending').count(), 'nothing left pending').to.equal(0);
+    expect(await stack.redis.client().zcard('chat:ch:{resend}:msgs')).to.equal(1);
+    await Promise.all([pend.close(), watch.close()]);
   });
 });
 

@@ -9,32 +9,48 @@ import { fuzzFrames } from '../helpers/fuzz.js';
 import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
+/** Frames that answer exactly one client frame each (a join's full presence list is part of its answer). */
 const ANSWERS = new Set(['error', 'ack', 'history', 'left', 'pong']);
+/** A channel no fuzz frame names: a `leave` of it is answered `not_joined`, in order, after everything before it. */
+const BARRIER = 'zz-barrier';
 
-/** One fuzzing connection: sends frames, counts answers, reconnects after a 1009 close. */
+/** One fuzzing connection: sends frames, matches one answer to each, reconnects after a 1009 close. */
 class Fuzzer {
   ws!: WebSocket;
   answers = 0;
   expected = 0;
+  barriers = 0;
   readonly closes: number[] = [];
+  /** Per channel, joins answered with history whose full presence list has not arrived yet. */
+  private readonly joinPresence = new Map<string, number>();
   constructor(private readonly url: string, private readonly name: string) {}
 
   async open(): Promise<void> {
     this.ws = new WebSocket(`${this.url}/ws?user=${this.name}`);
     this.answers = 0;
     this.expected = 0;
+    this.barriers = 0;
+    this.joinPresence.clear();
     await new Promise<void>((resolve, reject) => {
       this.ws.once('message', () => resolve());
       this.ws.once('error', reject);
     });
     this.ws.on('close', (code) => this.closes.push(code));
     this.ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as { type: string; users?: unknown };
-      if (ANSWERS.has(frame.type) || (frame.type === 'presence' && frame.users !== undefined)) this.answers++;
+      const frame = JSON.parse(String(data)) as { type: string; channel?: string; code?: string; users?: unknown };
+      if (frame.type === 'error' && frame.channel === BARRIER && frame.code === 'not_joined') { this.barriers++; return; }
+      if (ANSWERS.has(frame.type)) {
+        this.answers++;
+        if (frame.type === 'history') this.joinPresence.set(frame.channel as string, (this.joinPresence.get(frame.channel as string) ?? 0) + 1);
+      } else if (frame.type === 'presence' && frame.users !== undefined) {
+        // The full list right after a history belongs to that join; any other answers a presence request.
+        const owed = this.joinPresence.get(frame.channel as string) ?? 0;
+        if (owed > 0) this.joinPresence.set(frame.channel as string, owed - 1); else this.answers++;
+      }
     });
   }
 
-  /** Sends a batch; resolves once every frame was answered, or the connection closed as SPEC says. */
+  /** Sends a batch; resolves once every frame was answered exactly once, or the connection closed as SPEC says. */
   async send(frames: ReturnType<typeof fuzzFrames>): Promise<void> {
     for (const f of frames) {
       if (f.oversized) {
@@ -52,11 +68,19 @@ class Fuzzer {
     await this.waitAnswered();
   }
 
-  /** Waits until every frame sent on this connection got its answer; the connection must stay open. */
+  /**
+   * Sends a barrier frame and waits for its answer: frames are answered in order, so by then every
+   * earlier frame has had its answer, and the count must match exactly (no frame unanswered, none
+   * answered twice). The connection must stay open.
+   */
   private async waitAnswered(): Promise<void> {
-    await waitFor(() => this.answers >= this.expected || this.ws.readyState !== WebSocket.OPEN || undefined,
-      `${this.name} to get ${this.expected} answers (has ${this.answers}, state ${this.ws.readyState}, closes ${this.closes.join(",")})`, 30_000);
+    const want = this.barriers + 1;
+    this.ws.send(JSON.stringify({ type: 'leave', channel: BARRIER }));
+    await waitFor(() => this.barriers >= want || this.ws.readyState !== WebSocket.OPEN || undefined,
+      `${this.name} to answer its barrier (answers ${this.answers} of ${this.expected}, state ${this.ws.readyState}, closes ${this.closes.join(',')})`, 30_000);
     expect(this.ws.readyState, `${this.name} closed unexpectedly (codes ${this.closes.join(',')})`).to.equal(WebSocket.OPEN);
+    expect(this.answers, `${this.name}: answers to ${this.expected} frames`).to.equal(this.expected);
+    expect([...this.joinPresence.values()].every((n) => n === 0), `${this.name}: every join's presence list arrived`).to.equal(true);
   }
 }
 

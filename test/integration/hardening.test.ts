@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import WebSocket from 'ws';
 import { ChatClient, ChatError, mintToken, type ErrorFrame, type SocketLike } from '@chat/shared';
 import { tryConnect } from '../helpers/raw-ws.js';
+import { scrapeCounter } from '../helpers/metrics.js';
 import { runProducer, startWorker } from '../helpers/programs.js';
 import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -112,6 +113,20 @@ describe('limits and abuse', function () {
     expect((await closed).code).to.equal(1008);
   });
 
+  it('answers internal when Redis fails mid-request, and the connection stays usable', async function () {
+    // A channel whose message key holds the wrong type: Redis refuses the history read (WRONGTYPE).
+    await stack.redis.client().set('chat:ch:{broken}:msgs', 'not a sorted set');
+    const c = await stack.connect(0, 'unlucky');
+    const refused = await c.join('broken').then(() => undefined, (e: ChatError) => e.frame);
+    expect(refused).to.include({ type: 'error', code: 'internal', channel: 'broken' });
+    expect(refused?.message).to.match(/could not complete this request: retry/);
+    expect(stack.push(0).program.logs.some((l) => l.msg === 'request failed' && l.channel === 'broken' && /WRONGTYPE/.test(String(l.error)))).to.equal(true);
+    // The failed join left nothing behind: the name is free and other channels work.
+    expect((await fetch(`${stack.push(0).httpUrl}/channels/broken/presence`).then((r) => r.json()) as { users: string[] }).users).to.deep.equal([]);
+    await c.join('fine');
+    await c.leave('fine');
+  });
+
   it('caps the channels per connection', async function () {
     const c = await stack.connect(0, 'joiner');
     for (const ch of ['c1', 'c2', 'c3']) await c.join(ch);
@@ -123,6 +138,8 @@ describe('limits and abuse', function () {
   });
 
   it('caps the connections per address with 429', async function () {
+    // Every connection of this suite comes from 127.0.0.1: the cap of 6 counts those still open.
+    const already = await scrapeCounter(`${stack.push(0).httpUrl}/metrics`, 'chat_connections');
     const open: WebSocket[] = [];
     for (;;) {
       const o = await tryConnect(`${stack.push(0).url}/ws`);
@@ -134,6 +151,7 @@ describe('limits and abuse', function () {
       open.push(o.ws);
       expect(open.length).to.be.at.most(6);
     }
+    expect(open.length + already, 'connections open from 127.0.0.1 when the 429 came').to.equal(6);
     for (const ws of open) ws.close();
     await waitFor(async () => (await tryConnect(`${stack.push(0).url}/ws`)).opened || undefined, 'a slot to free up');
   });

@@ -67,35 +67,41 @@ for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(
     expect(atOutsider.map((m) => m.channel)).to.deep.equal(['iso-b']);
   });
 
+  /** Writes `m1`…`mN` into a fresh channel and waits until they are stored. */
+  async function written(channel: string, n: number): Promise<void> {
+    const writer = await stack.connect(0, `writer-${channel}`);
+    await writer.join(channel);
+    const seen = collect(writer, channel);
+    for (let i = 1; i <= n; i++) await writer.send(channel, `m${i}`);
+    await waitForCount(seen, n, 'stored messages');
+  }
+
   it('gives a late joiner exactly the last 10 messages, oldest first', async function () {
-    const writer = await stack.connect(0, 'writer');
-    await writer.join('late');
-    const seen = collect(writer, 'late');
-    for (let i = 1; i <= 15; i++) await writer.send('late', `m${i}`);
-    await waitForCount(seen, 15, 'stored messages');
+    await written('late', 15);
     const late = await stack.connect(1, 'latecomer');
     const history = await late.join('late');
     expect(history.complete).to.equal(true);
     expect(history.seq).to.equal(15);
     expect(history.messages.map((m) => m.text)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `m${i + 6}`));
     expect(history.messages.map((m) => m.seq)).to.deep.equal(Array.from({ length: 10 }, (_, i) => i + 6));
-    expect(history.messages.every((m) => m.author === 'writer' && m.channel === 'late')).to.equal(true);
+    expect(history.messages.every((m) => m.author === 'writer-late' && m.channel === 'late')).to.equal(true);
   });
 
   it('answers join with since with exactly the later messages', async function () {
+    await written('since', 15);
     const reader = await stack.connect(0, 'reader');
-    const after11 = await reader.join('late', 11);
+    const after11 = await reader.join('since', 11);
     expect(after11.messages.map((m) => m.seq)).to.deep.equal([12, 13, 14, 15]);
     expect(after11).to.include({ seq: 15, complete: true });
-    const none = await reader.join('late', 15);
+    const none = await reader.join('since', 15);
     expect(none.messages).to.deep.equal([]);
     expect(none.complete).to.equal(true);
-    const all = await reader.join('late', 0);
+    const all = await reader.join('since', 0);
     expect(all.messages.map((m) => m.text)).to.deep.equal(Array.from({ length: 15 }, (_, i) => `m${i + 1}`));
-    const res = await fetch(`${stack.push(1).httpUrl}/channels/late/messages?since=13`);
+    const res = await fetch(`${stack.push(1).httpUrl}/channels/since/messages?since=13`);
     const body = (await res.json()) as HistoryFrame;
     expect(body.messages.map((m) => m.seq)).to.deep.equal([14, 15]);
-    expect(body).to.include({ channel: 'late', seq: 15, complete: true });
+    expect(body).to.include({ channel: 'since', seq: 15, complete: true });
   });
 
   it('keeps one gap-free order for 12 clients on two servers sending 30 messages each at once', async function () {

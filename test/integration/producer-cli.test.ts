@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { runProducer } from '../helpers/programs.js';
-import { Stack } from '../helpers/stack.js';
+import { Stack, collect, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 import { ProgramProcess } from '../helpers/programs.js';
 
@@ -69,19 +69,33 @@ describe('producer CLI', function () {
     const b = await stack.connect(1, 'stat-b');
     await a.join('popular');
     await b.join('popular');
+    const storedSum = (s: { workers: { stored: number }[] }): number => s.workers.reduce((n, w) => n + w.stored, 0);
+    const storedNow = async (): Promise<number> => storedSum(JSON.parse((await runProducer(['stats', '--json', '--interval', '100'], env)).stdout));
+    // Workers publish their counts every 500 ms: the count is settled when it holds across a flush.
+    let last = -1;
+    const storedBefore = await waitFor(async () => {
+      const n = await storedNow();
+      if (n === last) return n;
+      last = n;
+      await new Promise((r) => setTimeout(r, 600));
+      return undefined;
+    }, 'the workers\' stored counts to settle');
+    const atB = collect(b, 'popular');
     await a.send('popular', 'hello');
+    await waitForCount(atB, 1, 'the message at b');
     await waitFor(async () => {
       const r = await runProducer(['stats', '--json', '--interval', '100'], env);
       const s = JSON.parse(r.stdout);
-      return s.pushServers.length === 2 && s.pushServers.every((p: { connections: number }) => p.connections >= 1) ? s : undefined;
-    }, 'stats to show both push servers with connections');
+      return s.pushServers.length === 2 && s.pushServers.every((p: { connections: number }) => p.connections >= 1) &&
+        storedSum(s) === storedBefore + 1 ? s : undefined;
+    }, 'stats to show both push servers with connections and the stored message');
     const r = await runProducer(['stats', '--json', '--interval', '100'], env);
     const s = JSON.parse(r.stdout);
     expect(s.queue).to.include.keys('waiting', 'active', 'failed', 'completed', 'delayed');
     expect(s.workers).to.have.length(2);
     // One worker consumes the single partition, the other stands by.
     expect(s.workers.map((w: { partitions: number[] }) => w.partitions.length).sort()).to.deep.equal([0, 1]);
-    expect(s.workers.reduce((n: number, w: { stored: number }) => n + w.stored, 0)).to.be.at.least(2001);
+    expect(storedSum(s), 'messages stored, as the workers count them').to.equal(storedBefore + 1);
     expect(s.channels[0]).to.deep.equal({ name: 'popular', members: 2, seq: 1 });
     expect(s.rates).to.include.keys('storedPerSec', 'jobsPerSec');
     const text = await runProducer(['stats', '--interval', '100'], env);
