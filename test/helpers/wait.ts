@@ -3,6 +3,8 @@
  * that itself hangs (a send whose answer never comes) is cut off at the same deadline, so every
  * wait ends with a message that says what it waited for, never a bare mocha timeout.
  */
+const HUNG_GRACE_MS = 2000;
+
 export async function waitFor<T>(
   check: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
@@ -12,7 +14,9 @@ export async function waitFor<T>(
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
-    const left = Math.max(1, deadline - Date.now());
+    // A check still running this long after the deadline is taken to hang (a slow last check
+    // that returns in time is judged by its value, not cut off).
+    const left = Math.max(1, deadline - Date.now()) + HUNG_GRACE_MS;
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<{ hung: true }>((resolve) => { timer = setTimeout(() => resolve({ hung: true }), left); });
     const outcome = await Promise.race([
