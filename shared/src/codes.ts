@@ -17,8 +17,12 @@ export const ErrorCode = {
   TooLarge: 'too_large',
   /** Server → client: the connection's token bucket (`RATE_LIMIT`) is empty; the message was not enqueued. */
   RateLimited: 'rate_limited',
-  /** Server → client: authentication failed or is missing. */
+  /** Server → client: a `refresh` token that is not valid, not newer, or for another user. */
   Unauthorized: 'unauthorized',
+  /** Server → client: the token's claims (and the application's hook) do not permit this channel or this write. */
+  Forbidden: 'forbidden',
+  /** Server → client: the message an update names is not retained, or is not a message. */
+  NotFound: 'not_found',
   /** Server → client: the queue or Redis cannot take the message now; retry later with the same id. */
   Overloaded: 'overloaded',
   /** Server → client: an unexpected failure on the server; the frame may be retried with the same id. */
@@ -40,5 +44,9 @@ export const CloseCode = {
   MessageTooBig: 1009,
   /** Try again later: the client does not read and its send buffer passed the bound. */
   TryAgainLater: 1013,
+  /** The token expired and no valid `refresh` came in time: connect again with a new token. */
+  TokenExpired: 4001,
+  /** Disconnected through the server API (`POST /api/users/:name/disconnect`). */
+  Disconnected: 4003,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -56,6 +56,16 @@ export const SETTINGS = {
     describe: 'token bucket size per connection' },
   authSecret: { env: 'AUTH_SECRET', flag: '--auth-secret <secret>', kind: 'string', defaultValue: undefined,
     describe: 'when set, every connection needs a valid HS256 JWT signed with it (sub = user name)' },
+  authJwksUrl: { env: 'AUTH_JWKS_URL', flag: '--auth-jwks-url <url>', kind: 'string', defaultValue: undefined,
+    describe: 'when set, RS256/ES256 tokens are verified against this JWKS (an identity provider\'s keys)' },
+  authIssuer: { env: 'AUTH_ISSUER', flag: '--auth-issuer <iss>', kind: 'string', defaultValue: undefined,
+    describe: 'when set, a token\'s iss must equal it' },
+  authAudience: { env: 'AUTH_AUDIENCE', flag: '--auth-audience <aud>', kind: 'string', defaultValue: undefined,
+    describe: 'when set, a token\'s aud must contain it' },
+  authHookUrl: { env: 'AUTH_HOOK_URL', flag: '--auth-hook-url <url>', kind: 'string', defaultValue: undefined,
+    describe: 'the application\'s endpoint asked about joins and writes that a token\'s claims do not grant' },
+  serverApiKey: { env: 'SERVER_API_KEY', flag: '--server-api-key <key>', kind: 'string', defaultValue: undefined,
+    describe: 'the key of the server API and of the guarded HTTP reads (at least 24 characters)' },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: '--allowed-origins <list>', kind: 'string', defaultValue: undefined,
     describe: 'comma list of origins allowed on the WebSocket upgrade (unset: any)' },
   maxChannelsPerConnection: { env: 'MAX_CHANNELS_PER_CONNECTION', flag: '--max-channels <n>', kind: 'int', min: 1,
@@ -97,8 +107,16 @@ export interface Config {
   rateBurst: number;
   drainTimeoutMs: number;
   presenceIntervalMs: number;
-  /** HS256 secret; undefined when authentication is off. */
+  /** HS256 secret; undefined when HS256 tokens are not accepted. */
   authSecret: string | undefined;
+  /** JWKS URL for RS256/ES256 tokens; undefined when they are not accepted. */
+  authJwksUrl: string | undefined;
+  authIssuer: string | undefined;
+  authAudience: string | undefined;
+  /** The application's authorization hook; undefined when none. */
+  authHookUrl: string | undefined;
+  /** Key of the server API and the guarded HTTP reads; undefined when off. */
+  serverApiKey: string | undefined;
   /** Allowed Origin headers; undefined when any origin is allowed. */
   allowedOrigins: string[] | undefined;
   maxChannelsPerConnection: number;
@@ -189,6 +207,23 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (secret !== undefined && secret.length < 16) {
     throw new ConfigError(`${raw('authSecret').source} must be at least 16 characters (use a long random string)`);
   }
+  const httpUrl = (key: 'authJwksUrl' | 'authHookUrl'): string | undefined => {
+    const value = optional(key);
+    if (value === undefined) return undefined;
+    let ok = false;
+    try { ok = ['http:', 'https:'].includes(new URL(value).protocol); } catch { ok = false; }
+    if (!ok) throw new ConfigError(`${raw(key).source} must be an http(s) URL, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const apiKey = optional('serverApiKey');
+  if (apiKey !== undefined && apiKey.length < 24) {
+    throw new ConfigError(`${raw('serverApiKey').source} must be at least 24 characters (use a long random string)`);
+  }
+  const jwksUrl = httpUrl('authJwksUrl');
+  const hookUrl = httpUrl('authHookUrl');
+  if (hookUrl !== undefined && secret === undefined && jwksUrl === undefined) {
+    throw new ConfigError(`${raw('authHookUrl').source} needs authentication on: set AUTH_SECRET or AUTH_JWKS_URL too`);
+  }
   const port = int('port');
   if (port > 65535) throw new ConfigError(`${raw('port').source} must be at most 65535, got ${port}`);
   return {
@@ -211,6 +246,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     drainTimeoutMs: int('drainTimeoutMs'),
     presenceIntervalMs: int('presenceIntervalMs'),
     authSecret: optional('authSecret'),
+    authJwksUrl: jwksUrl,
+    authIssuer: optional('authIssuer'),
+    authAudience: optional('authAudience'),
+    authHookUrl: hookUrl,
+    serverApiKey: apiKey,
     allowedOrigins: optional('allowedOrigins')?.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean),
     maxChannelsPerConnection: int('maxChannelsPerConnection'),
     maxConnectionsPerIp: int('maxConnectionsPerIp'),

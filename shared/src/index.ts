@@ -11,4 +11,5 @@ export * from './client.js';
 export * from './queues.js';
 export * from './cli.js';
 export * from './auth.js';
+export * from './channel-grants.js';
 export * from './metrics.js';

@@ -11,6 +11,8 @@ export const CHANNEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export const MAX_ID_LENGTH = 64;
 /** User names are 1–64 characters with no control characters. */
 export const USER_PATTERN = /^[^\u0000-\u001f\u007f]{1,64}$/;
+/** Longest token a `refresh` frame may carry. */
+export const MAX_TOKEN_LENGTH = 8192;
 /** A `join` with `since` returns at most this many messages (`complete:false` when cut). */
 export const MAX_SINCE_MESSAGES = 1000;
 
@@ -21,7 +23,9 @@ export interface LeaveFrame { type: 'leave'; channel: string }
 export interface SendFrame { type: 'message'; channel: string; text: string; id?: string }
 export interface PingFrame { type: 'ping' }
 export interface PresenceRequestFrame { type: 'presence'; channel: string }
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | PingFrame | PresenceRequestFrame;
+/** A newer token for the same user, sent before the current one expires (SPEC §7). */
+export interface RefreshFrame { type: 'refresh'; token: string }
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | PingFrame | PresenceRequestFrame | RefreshFrame;
 export type ClientFrameType = ClientFrame['type'];
 
 // ---------------------------------------------------------------- server → client
@@ -36,7 +40,10 @@ export interface MessageFrame {
 export interface HistoryFrame {
   type: 'history'; channel: string; messages: MessageFrame[]; seq: number; complete: boolean;
 }
-export interface LeftFrame { type: 'left'; channel: string }
+/** A channel left: on request, or (`reason: "forbidden"`) because a refreshed token no longer permits it. */
+export interface LeftFrame { type: 'left'; channel: string; reason?: 'forbidden' }
+/** The answer to `refresh`: the connection now lives until `exp` (unix seconds). */
+export interface RefreshedFrame { type: 'refreshed'; exp: number | null }
 export interface AckFrame { type: 'ack'; id: string; channel: string }
 export interface PongFrame { type: 'pong' }
 /** Either the full member list (`users`) or a coalesced change (`joined`/`left`). */
@@ -47,7 +54,7 @@ export interface ErrorFrame {
   type: 'error'; code: ErrorCode; message: string; ref?: string; channel?: string; details?: string[];
 }
 export type ServerFrame =
-  | WelcomeFrame | HistoryFrame | LeftFrame | AckFrame | PongFrame | PresenceFrame | MessageFrame | ErrorFrame;
+  | WelcomeFrame | HistoryFrame | LeftFrame | AckFrame | PongFrame | PresenceFrame | MessageFrame | ErrorFrame | RefreshedFrame;
 
 // ---------------------------------------------------------------- validation
 
@@ -89,7 +96,7 @@ export function errorFrame(code: ErrorCode, message: string, extra: Partial<Erro
   return frame;
 }
 
-const KNOWN_TYPES: readonly ClientFrameType[] = ['join', 'leave', 'message', 'ping', 'presence'];
+const KNOWN_TYPES: readonly ClientFrameType[] = ['join', 'leave', 'message', 'ping', 'presence', 'refresh'];
 
 /**
  * Validates one inbound WebSocket frame. Every failure maps to one SPEC error code:
@@ -117,6 +124,12 @@ export function parseClientFrame(data: string | Uint8Array, isBinary: boolean, l
     return bad([`unknown type ${JSON.stringify(type.slice(0, 40))}: expected one of ${KNOWN_TYPES.join(', ')}`], ref);
   }
   if (type === 'ping') return { ok: true, frame: { type: 'ping' } };
+  if (type === 'refresh') {
+    if (typeof obj.token !== 'string' || obj.token.length === 0 || obj.token.length > MAX_TOKEN_LENGTH) {
+      return bad([`"token" must be a string of 1 to ${MAX_TOKEN_LENGTH} characters`], ref);
+    }
+    return { ok: true, frame: { type: 'refresh', token: obj.token } };
+  }
 
   const details: string[] = [];
   const channel = obj.channel;
@@ -157,6 +170,10 @@ export function parseClientFrame(data: string | Uint8Array, isBinary: boolean, l
     case 'leave':
     case 'presence':
       return { ok: true, frame: { type, channel: name } };
+    case 'ping':
+    case 'refresh':
+      // Unreachable: answered before the channel checks.
+      return bad([`unexpected ${type}`], ref);
     case 'message': {
       const bytes = utf8Length(text as string);
       if (bytes > limits.maxTextBytes) {
