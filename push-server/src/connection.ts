@@ -4,10 +4,11 @@
  */
 import type { WebSocket } from 'ws';
 import {
-  CloseCode, ErrorCode, errorFrame, parseClientFrame, type ClientFrame, type ErrorFrame, type InboundMessage, type Logger,
-  type SendFrame, type ServerFrame,
+  AuthError, CloseCode, ErrorCode, errorFrame, parseClientFrame, type ChannelAccess, type ClientFrame, type ErrorFrame, type Identity,
+  type InboundMessage, type Logger, type SendFrame, type ServerFrame, type TokenVerifier,
 } from '@chat/shared';
 import { NameTakenError, type ChannelHub, type MemberSink } from './channel-hub.js';
+import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js';
 import { OverloadedError } from './admission.js';
 import type { PushMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
@@ -16,6 +17,10 @@ import type { Socket } from 'node:net';
 
 export interface ConnectionDeps {
   hub: ChannelHub;
+  /** Decides what the connection's user may do in each channel (SPEC §7). */
+  authorizer: ChannelAuthorizer;
+  /** Verifies `refresh` tokens; disabled when authentication is off. */
+  verifier: TokenVerifier;
   enqueue(message: InboundMessage): Promise<void>;
   logger: Logger;
   maxTextBytes: number;
@@ -36,8 +41,14 @@ export function floodLimit(rateBurst: number): number {
   return Math.max(100, 2 * rateBurst);
 }
 
+/** Longest a timer may wait (setTimeout's limit); a later expiry is re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class ClientConnection implements MemberSink {
-  readonly channels = new Set<string>();
+  /** Joined channels, with what the user may do in each (decided at the join, widened by a write the hook allowed). */
+  readonly channels = new Map<string, ChannelAccess>();
+  readonly user: string;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private readonly bucket: TokenBucket;
   private readonly frames: TokenBucket;
   private queue: Promise<void> = Promise.resolve();
@@ -57,11 +68,13 @@ export class ClientConnection implements MemberSink {
 
   constructor(
     readonly id: string,
-    readonly user: string,
+    private identity: Identity,
     readonly session: string,
     private readonly socket: WebSocket,
     private readonly deps: ConnectionDeps,
   ) {
+    this.user = identity.user;
+    this.scheduleExpiry();
     this.bucket = new TokenBucket(deps.rateLimit, deps.rateBurst);
     this.frames = new TokenBucket(deps.rateLimit * FRAME_BUDGET_FACTOR, deps.rateBurst * FRAME_BUDGET_FACTOR);
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
@@ -144,9 +157,24 @@ export class ClientConnection implements MemberSink {
     for (const channel of channels) this.queue = this.queue.then(() => this.handle({ type: 'join', channel }));
   }
 
+  /** Closes the connection with 4001 at the token's `exp` (re-armed by every accepted `refresh`). */
+  private scheduleExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const exp = this.identity.exp;
+    if (exp === undefined) return;
+    const wait = exp * 1000 - Date.now();
+    this.expiryTimer = setTimeout(() => {
+      if (exp * 1000 > Date.now()) { this.scheduleExpiry(); return; }
+      this.shutdown(CloseCode.TokenExpired, 'token expired: connect again with a new token');
+    }, Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+    this.expiryTimer.unref();
+  }
+
   /** Leaves every channel (the socket closed). */
   dispose(): void {
-    for (const channel of this.channels) this.deps.hub.leave(this, channel);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    for (const channel of this.channels.keys()) this.deps.hub.leave(this, channel);
     this.channels.clear();
   }
 
@@ -191,7 +219,12 @@ export class ClientConnection implements MemberSink {
             { channel: frame.channel, details: ['channel limit reached (MAX_CHANNELS_PER_CONNECTION)'] }));
           return;
         }
-        this.channels.add(frame.channel);
+        try {
+          this.channels.set(frame.channel, await this.deps.authorizer.authorize(this.identity, frame.channel, 'read'));
+        } catch (err) {
+          if (err instanceof ForbiddenError) { this.forbidden(err, frame.channel); return; }
+          throw err;
+        }
         try {
           await this.deps.hub.join(this, frame.channel, frame.since);
           this.deps.metrics.joins.inc();
@@ -215,6 +248,9 @@ export class ClientConnection implements MemberSink {
       case 'message':
         await this.message(frame);
         return;
+      case 'refresh':
+        await this.refresh(frame.token);
+        return;
       default: {
         const exhaustive: never = frame;
         void exhaustive;
@@ -224,7 +260,10 @@ export class ClientConnection implements MemberSink {
 
   private async message(frame: SendFrame): Promise<void> {
     const id = frame.id ?? `${this.id}.${++this.sentIds}`;
-    if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel, id); return; }
+    // The common case is decided without a promise: joined with write access.
+    const access = this.channels.get(frame.channel);
+    if (access === undefined) { this.notJoined(frame.channel, id); return; }
+    if (access !== 'write' && !(await this.widenToWrite(frame.channel, id))) return;
     if (!this.bucket.take()) {
       this.refuse(errorFrame(ErrorCode.RateLimited,
         `more than ${this.deps.rateLimit} messages/s: slow down and resend with the same id`, { ref: id, channel: frame.channel }));
@@ -237,6 +276,65 @@ export class ClientConnection implements MemberSink {
       if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel: frame.channel }));
       else this.fail(err, frame.channel, id);
     }
+  }
+
+  /**
+   * A write to a channel joined read-only: asked of the authorizer (claims, then the hook with
+   * action "write"); answers `forbidden` itself when refused.
+   */
+  private async widenToWrite(channel: string, ref: string): Promise<boolean> {
+    try {
+      const granted = await this.deps.authorizer.authorize(this.identity, channel, 'write');
+      if (this.channels.has(channel)) this.channels.set(channel, granted);
+      return true;
+    } catch (err) {
+      if (err instanceof ForbiddenError) { this.forbidden(err, channel, ref); return false; }
+      throw err;
+    }
+  }
+
+  /**
+   * `refresh`: a valid newer token for the same user extends the connection; then the new claims
+   * apply, and a joined channel they no longer permit is left with `reason: "forbidden"`.
+   */
+  private async refresh(token: string): Promise<void> {
+    if (!this.deps.verifier.enabled) {
+      this.send(errorFrame(ErrorCode.BadRequest, 'authentication is off: there is no token to refresh', { details: ['refresh needs authentication on'] }));
+      return;
+    }
+    let next: Identity;
+    try {
+      next = await this.deps.verifier.verify(token);
+    } catch (err) {
+      if (err instanceof AuthError) { this.send(errorFrame(ErrorCode.Unauthorized, `refresh refused: ${err.message}`)); return; }
+      throw err;
+    }
+    const current = this.identity;
+    if (next.user !== current.user) {
+      this.send(errorFrame(ErrorCode.Unauthorized, `refresh refused: the token is for ${next.user}, this connection is ${current.user}`));
+      return;
+    }
+    if (current.exp === undefined || (next.exp !== undefined && next.exp <= current.exp)) {
+      this.send(errorFrame(ErrorCode.Unauthorized, 'refresh refused: the token does not expire later than the current one'));
+      return;
+    }
+    this.identity = next;
+    this.scheduleExpiry();
+    this.sendFrame(JSON.stringify({ type: 'refreshed', exp: next.exp ?? null }), 'refreshed');
+    for (const channel of [...this.channels.keys()]) {
+      try {
+        const access = await this.deps.authorizer.authorize(next, channel, 'read');
+        if (this.channels.has(channel)) this.channels.set(channel, access);
+      } catch (err) {
+        if (!(err instanceof ForbiddenError)) throw err;
+        if (this.deps.hub.leave(this, channel)) this.send({ type: 'left', channel, reason: 'forbidden' });
+        this.channels.delete(channel);
+      }
+    }
+  }
+
+  private forbidden(err: Error, channel: string, ref?: string): void {
+    this.send(errorFrame(ErrorCode.Forbidden, err.message, { channel, ref }));
   }
 
   private notJoined(channel: string, ref?: string): void {

@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys, type Registry,
 } from '@chat/shared';
+import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js';
+import { HttpUnauthorized, type HttpAuth, type HttpCaller } from './http-auth.js';
 import { PresenceStore } from './presence.js';
 import { RoutingRegistry } from './routing.js';
 import type { Asset } from './web-assets.js';
@@ -21,6 +23,9 @@ export interface HttpApiDeps {
   /** The browser page's files by path. */
   assets: Map<string, Asset>;
   metrics: Registry;
+  /** Who may call the guarded endpoints. */
+  auth: HttpAuth;
+  authorizer: ChannelAuthorizer;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -46,6 +51,12 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
 export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handle(deps, req, res).catch((err: Error) => {
+      if (err instanceof HttpUnauthorized) {
+        res.setHeader('www-authenticate', 'Bearer');
+        httpError(res, 401, 'unauthorized', err.message);
+        return;
+      }
+      if (err instanceof ForbiddenError) { httpError(res, 403, 'forbidden', err.message); return; }
       deps.logger.warn('http request failed', { url: req.url, error: err.message });
       if (!res.headersSent) httpError(res, 503, 'unavailable', 'Redis did not answer: retry shortly');
       else res.end();
@@ -77,13 +88,20 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     return;
   }
   if (path === '/metrics') {
+    const caller = await deps.auth.identify(req.headers);
+    if (caller.kind === 'user') {
+      throw new ForbiddenError('metrics on this port take only the server API key (or scrape METRICS_PORT, which stays open)');
+    }
     res.writeHead(200, { 'content-type': deps.metrics.contentType, 'cache-control': 'no-store' });
     res.end(await deps.metrics.metrics());
     return;
   }
   if (path === '/channels') {
-    // Channels come from the live servers' registries, member counts from presence.
-    const names = await RoutingRegistry.channelsInUse(deps.redis, deps.keys);
+    const caller = await deps.auth.identify(req.headers);
+    // Channels come from the live servers' registries, member counts from presence. A user token
+    // sees the channels its claims let it read (the hook is not asked for a listing).
+    const names = (await RoutingRegistry.channelsInUse(deps.redis, deps.keys))
+      .filter((name) => caller.kind !== 'user' || caller.identity.grants.access(name) !== 'none');
     const counts = await Promise.all(names.map((name) => deps.redis.hlen(deps.keys.channelPresence(name))));
     const channels = names.map((name, i) => ({ name, members: Number(counts[i]) })).filter((c) => c.members > 0)
       .sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
@@ -94,6 +112,7 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   if (presence) {
     const name = decodeURIComponent(presence[1] as string);
     if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
+    await mayRead(deps, await deps.auth.identify(req.headers), name);
     json(res, 200, { channel: name, users: await PresenceStore.names(deps.redis, deps.keys, name) });
     return;
   }
@@ -101,6 +120,7 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   if (match) {
     const name = decodeURIComponent(match[1] as string);
     if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
+    await mayRead(deps, await deps.auth.identify(req.headers), name);
     const limit = intParam(url, 'limit', 1, MAX_SINCE_MESSAGES);
     const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
     for (const p of [limit, since]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
@@ -112,4 +132,9 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     return;
   }
   httpError(res, 404, 'not_found', `no such endpoint: ${path}`);
+}
+
+/** A user token must permit reading the channel (claims, then the hook); the key and open mode may. */
+async function mayRead(deps: HttpApiDeps, caller: HttpCaller, channel: string): Promise<void> {
+  if (caller.kind === 'user') await deps.authorizer.authorize(caller.identity, channel, 'read');
 }

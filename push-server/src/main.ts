@@ -11,6 +11,7 @@ runService({
   settings: [
     'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
     'maxTextBytes', 'queuePartitions', 'enqueueLingerMs', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
+    'authJwksUrl', 'authIssuer', 'authAudience', 'authHookUrl', 'serverApiKey',
     'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
     'metricsPort', 'logLevel',
   ],

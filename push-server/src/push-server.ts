@@ -9,12 +9,15 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   ChannelStore, CloseCode, parsePickupNotice, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
-  RedisKeys, serveMetrics, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
+  RedisKeys, serveMetrics, TokenVerifier, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
 } from '@chat/shared';
 import { Admission } from './admission.js';
+import { AuthHook } from './auth-hook.js';
+import { ChannelAuthorizer } from './channel-authorizer.js';
 import { ChannelHub } from './channel-hub.js';
 import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
+import { HttpAuth } from './http-auth.js';
 import { Inbox } from './inbox.js';
 import { RoutingRegistry } from './routing.js';
 import { loadWebAssets } from './web-assets.js';
@@ -48,6 +51,8 @@ export class PushServer {
   private readonly routing: RoutingRegistry;
   private readonly presence: PresenceStore;
   private readonly gate: UpgradeGate;
+  private readonly verifier: TokenVerifier;
+  private readonly authorizer: ChannelAuthorizer;
   readonly metrics: PushMetrics;
   private metricsServer: Server | undefined;
   /** The separate metrics port, when METRICS_PORT is set (the main port serves /metrics too). */
@@ -65,6 +70,14 @@ export class PushServer {
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
     this.keys = new RedisKeys(config.redisPrefix, config.redisCluster);
+    this.verifier = new TokenVerifier({
+      secret: config.authSecret, jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: config.authAudience,
+      onJwksState: (available, error) => {
+        if (available) logger.info('the identity provider\'s keys (AUTH_JWKS_URL) can be fetched again');
+        else logger.error('cannot fetch the identity provider\'s keys (AUTH_JWKS_URL): tokens signed with them are refused until it answers', { error });
+      },
+    });
+    this.authorizer = new ChannelAuthorizer(config.authHookUrl === undefined ? undefined : new AuthHook(config.authHookUrl));
     // Commands fail after a few reconnect attempts instead of waiting for Redis: a request while
     // Redis is away gets an error (and /ready says 503) rather than hanging.
     this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3 });
@@ -109,7 +122,7 @@ export class PushServer {
       historyLimit: config.historyLimit,
       presenceIntervalMs: config.presenceIntervalMs,
       // With authentication a name is a verified identity: the same user's tabs share it.
-      allowSameUser: config.authSecret !== undefined,
+      allowSameUser: this.verifier.enabled,
       onBehind: (channel) => this.inbox.refresh(channel),
       onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
@@ -123,6 +136,8 @@ export class PushServer {
       isReady: () => this.isReady(),
       assets: loadWebAssets(),
       metrics: this.metrics.registry,
+      auth: new HttpAuth(this.verifier, config.serverApiKey),
+      authorizer: this.authorizer,
     }));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -133,7 +148,7 @@ export class PushServer {
       maxPayload: Math.max(64 * 1024, config.maxTextBytes * 6 + 1024),
     });
     this.gate = new UpgradeGate({
-      authSecret: config.authSecret, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp,
+      verifier: this.verifier, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp,
     });
     this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger);
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
@@ -229,11 +244,13 @@ export class PushServer {
       ws.close(CloseCode.GoingAway, 'server shutting down: reconnect');
       return;
     }
-    const { user, session, channels } = admitted;
+    const { identity, session, channels } = admitted;
     const id = randomBytes(6).toString('base64url');
     const uncount = this.gate.opened(admitted.address);
-    const conn = new ClientConnection(id, user, session, ws, {
+    const conn = new ClientConnection(id, identity, session, ws, {
       hub: this.hub,
+      authorizer: this.authorizer,
+      verifier: this.verifier,
       enqueue: (m) => this.enqueue(m),
       logger: this.logger,
       maxTextBytes: this.config.maxTextBytes,
@@ -248,7 +265,7 @@ export class PushServer {
     ws.on('close', () => { this.connections.delete(id); uncount(); conn.dispose(); });
     ws.on('error', (err) => this.logger.debug('socket error', { connectionId: id, error: err.message }));
     conn.send({
-      type: 'welcome', connectionId: id, serverId: this.config.serverId, user,
+      type: 'welcome', connectionId: id, serverId: this.config.serverId, user: identity.user,
       historyLimit: this.config.historyLimit, maxTextBytes: this.config.maxTextBytes,
     });
     const valid = channels.filter((c) => {

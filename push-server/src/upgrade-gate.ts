@@ -1,20 +1,21 @@
 /**
  * Decides whether a WebSocket upgrade may open a connection, before any socket exists: path,
- * drain state, Origin, per-address connection cap, authentication (HS256 JWT when AUTH_SECRET is
- * set) and the query parameters. A refusal is an HTTP status with a one-line reason.
+ * drain state, Origin, per-address connection cap, authentication (a JWT verified by the
+ * TokenVerifier when authentication is on) and the query parameters. A refusal is an HTTP status
+ * with a one-line reason.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { AuthError, isValidUser, tokenFromRequest, verifyToken } from '@chat/shared';
+import { AuthError, ChannelGrants, isValidUser, tokenFromRequest, type Identity, type TokenVerifier } from '@chat/shared';
 
 export interface GateOptions {
-  authSecret: string | undefined;
+  verifier: TokenVerifier;
   allowedOrigins: string[] | undefined;
   maxConnectionsPerIp: number;
 }
 
 export type GateResult =
-  | { ok: true; user: string; session: string; channels: string[]; address: string; authenticated: boolean }
+  | { ok: true; identity: Identity; session: string; channels: string[]; address: string; authenticated: boolean }
   | { ok: false; status: number; reason: string };
 
 export class UpgradeGate {
@@ -38,12 +39,12 @@ export class UpgradeGate {
     const session = url.searchParams.get('session') ?? '';
     if (!/^[A-Za-z0-9_-]{0,64}$/.test(session)) return refuse(400, 'session must be up to 64 letters, digits, "_" or "-"');
     const channels = url.searchParams.getAll('channel');
-    if (this.options.authSecret !== undefined) {
+    if (this.options.verifier.enabled) {
       const token = tokenFromRequest(url, req.headers);
       if (!token) return refuse(401, 'a token is required: pass ?token=, an Authorization: Bearer header or a token cookie');
       try {
-        const user = await verifyToken(token, this.options.authSecret);
-        return { ok: true, user, session, channels, address, authenticated: true };
+        const identity = await this.options.verifier.verify(token);
+        return { ok: true, identity, session, channels, address, authenticated: true };
       } catch (err) {
         if (err instanceof AuthError) return refuse(401, err.message);
         throw err;
@@ -52,7 +53,7 @@ export class UpgradeGate {
     const userParam = url.searchParams.get('user');
     if (userParam !== null && !isValidUser(userParam)) return refuse(400, 'user must be 1-64 characters without control characters');
     const user = userParam ?? `guest-${randomBytes(3).toString('hex')}`;
-    return { ok: true, user, session, channels, address, authenticated: false };
+    return { ok: true, identity: { user, exp: undefined, grants: ChannelGrants.unrestricted }, session, channels, address, authenticated: false };
   }
 
   /** Counts an opened connection; the returned function uncounts it. */

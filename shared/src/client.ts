@@ -8,7 +8,7 @@
  * tracks `seq` should take history from the `history` event, not from `await join()`.
  */
 import type {
-  AckFrame, ErrorFrame, HistoryFrame, LeftFrame, MessageFrame, PresenceFrame, ServerFrame, WelcomeFrame,
+  AckFrame, ErrorFrame, HistoryFrame, LeftFrame, MessageFrame, PresenceFrame, RefreshedFrame, ServerFrame, WelcomeFrame,
 } from './protocol.js';
 
 /** The part of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
@@ -34,6 +34,28 @@ export interface ConnectOptions {
   channels?: string[];
   /** Fail if no `welcome` arrives in this time. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Called for a newer token before the current one (`token`) expires; the client sends it as a
+   * `refresh` frame, so the connection is not closed with 4001 at `exp`.
+   */
+  getToken?: () => Promise<string>;
+}
+
+/** The `exp` (unix seconds) of a JWT, read without verifying it; undefined when it has none. */
+export function tokenExpiry(token: string): number | undefined {
+  try {
+    const part = (token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const payload = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4))) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long before `exp` a token is refreshed: a fifth of what is left, at most 30 s. */
+export function refreshDelayMs(exp: number, now = Date.now()): number {
+  const left = exp * 1000 - now;
+  return Math.max(0, left - Math.min(30_000, left / 5));
 }
 
 /** An `error` frame, or a closed connection, as a rejected promise. */
@@ -50,6 +72,8 @@ type Events = {
   message: MessageFrame;
   history: HistoryFrame;
   presence: PresenceFrame;
+  /** A channel left, on request or because a refreshed token no longer permits it (`reason`). */
+  left: LeftFrame;
   error: ErrorFrame;
   frame: ServerFrame;
   close: { code: number; reason: string };
@@ -71,12 +95,30 @@ export class ChatClient {
   private readonly acks = new Map<string, { resolve(v: AckFrame): void; reject(e: Error): void }>();
   private readonly perChannel = new Map<string, Pending<unknown>[]>();
   private readonly pongs: Array<() => void> = [];
+  private readonly refreshes: Array<{ resolve(v: RefreshedFrame): void; reject(e: Error): void }> = [];
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
   private closed?: { code: number; reason: string };
   private closeWaiters: Array<(v: { code: number; reason: string }) => void> = [];
 
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
   private constructor(private readonly socket: SocketLike, readonly welcome: WelcomeFrame) {}
+
+  /** Refreshes the token through `getToken` before each expiry, for as long as the connection lives. */
+  private keepFresh(getToken: () => Promise<string>, exp: number | undefined): void {
+    if (exp === undefined || this.closed) return;
+    this.refreshTimer = setTimeout(() => {
+      getToken()
+        .then((token) => this.refresh(token))
+        .then((answer) => this.keepFresh(getToken, answer.exp ?? undefined))
+        .catch(() => {
+          // Try again later (after four fifths of what is left) while the token still holds;
+          // at exp the server closes with 4001.
+          if (exp * 1000 - Date.now() > 1000) this.keepFresh(getToken, exp);
+        });
+    }, refreshDelayMs(exp));
+  }
 
   /** Opens a connection and resolves once the server's `welcome` arrived. */
   static connect(base: string, options: ConnectOptions = {}): Promise<ChatClient> {
@@ -101,6 +143,7 @@ export class ChatClient {
         const client = new ChatClient(socket, frame);
         socket.onmessage = (e) => client.handle(JSON.parse(String(e.data)) as ServerFrame);
         socket.onclose = (e) => client.handleClose(e.code, e.reason);
+        if (options.getToken && options.token) client.keepFresh(options.getToken, tokenExpiry(options.token));
         resolve(client);
         for (const f of early) client.handle(f);
       };
@@ -136,6 +179,15 @@ export class ChatClient {
       if (!this.isOpen) { reject(this.closedError()); return; }
       this.acks.set(id, { resolve, reject });
       this.socket.send(JSON.stringify({ type: 'message', channel, text, id }));
+    });
+  }
+
+  /** Sends a newer token for the same user; resolves with `refreshed`, rejects with `unauthorized`. */
+  refresh(token: string): Promise<RefreshedFrame> {
+    return new Promise<RefreshedFrame>((resolve, reject) => {
+      if (!this.isOpen) { reject(this.closedError()); return; }
+      this.refreshes.push({ resolve, reject });
+      this.socket.send(JSON.stringify({ type: 'refresh', token }));
     });
   }
 
@@ -205,7 +257,7 @@ export class ChatClient {
     switch (frame.type) {
       case 'message': this.emit('message', frame); break;
       case 'history': this.settle(frame.channel, 'join', frame); this.emit('history', frame); break;
-      case 'left': this.settle(frame.channel, 'leave', frame); break;
+      case 'left': this.settle(frame.channel, 'leave', frame); this.emit('left', frame); break;
       case 'presence':
         if (frame.users) this.settle(frame.channel, 'presence', frame);
         this.emit('presence', frame);
@@ -217,11 +269,13 @@ export class ChatClient {
         break;
       }
       case 'pong': this.pongs.shift()?.(); break;
+      case 'refreshed': this.refreshes.shift()?.resolve(frame); break;
       case 'error': {
         const error = new ChatError(frame.code, frame.message, frame);
         const ack = frame.ref !== undefined ? this.acks.get(frame.ref) : undefined;
         if (ack && frame.ref !== undefined) { this.acks.delete(frame.ref); ack.reject(error); }
         else if (frame.channel !== undefined) this.settle(frame.channel, undefined, undefined, error);
+        else if ((frame.code === 'unauthorized' || frame.code === 'bad_request') && this.refreshes.length > 0) this.refreshes.shift()?.reject(error);
         this.emit('error', frame);
         break;
       }
@@ -236,11 +290,13 @@ export class ChatClient {
 
   private handleClose(code: number, reason: string): void {
     this.closed = { code, reason };
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     const error = this.closedError();
     for (const a of this.acks.values()) a.reject(error);
     this.acks.clear();
     for (const list of this.perChannel.values()) for (const p of list) p.reject(error);
     this.perChannel.clear();
+    for (const r of this.refreshes.splice(0)) r.reject(error);
     this.emit('close', this.closed);
     for (const w of this.closeWaiters) w(this.closed);
     this.closeWaiters = [];
