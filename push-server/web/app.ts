@@ -122,7 +122,15 @@ $<HTMLFormElement>('join-form').addEventListener('submit', (e) => {
   noticeEl.hidden = true;
   renderPresence([]);
   const token = params.get('token') ?? undefined;
-  session = new ChatSession({ user, channel, servers, ...(token ? { token } : {}) }, {
+  // `tokenUrl`: the application's endpoint that answers a fresh token (text, or JSON {"token"}).
+  const tokenUrl = params.get('tokenUrl');
+  const getToken = tokenUrl ? async (): Promise<string> => {
+    const res = await fetch(tokenUrl); // same-origin cookies go along; another origin must allow CORS
+    if (!res.ok) throw new Error(`the token endpoint answered ${res.status}`);
+    const body = (await res.text()).trim();
+    return body.startsWith('{') ? (JSON.parse(body) as { token: string }).token : body;
+  } : undefined;
+  session = new ChatSession({ user, channel, servers, ...(token ? { token } : {}), ...(getToken ? { getToken } : {}) }, {
     state: setState,
     message: appendMessage,
     gap: () => { noticeEl.textContent = 'Some older messages are no longer available.'; noticeEl.hidden = false; },

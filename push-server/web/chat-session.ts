@@ -29,6 +29,11 @@ export interface SessionOptions {
   servers: string[];
   /** A token when the servers require authentication (else a `token` cookie may do). */
   token?: string;
+  /**
+   * Fetches a newer token from the application: used before each expiry (`refresh`) and for a
+   * reconnect after the token expired (close 4001).
+   */
+  getToken?: () => Promise<string>;
 }
 
 export class ChatSession {
@@ -45,7 +50,19 @@ export class ChatSession {
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
   /** Sent on every (re)connect so this session can take its name back at once. */
   private readonly session = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
-  constructor(private readonly options: SessionOptions, private readonly on: SessionEvents) {}
+  /** The newest token: the page's, then each one `getToken` brought. */
+  private token: string | undefined;
+
+  constructor(private readonly options: SessionOptions, private readonly on: SessionEvents) {
+    this.token = options.token;
+  }
+
+  /** Asks the application for a newer token and keeps it for the next reconnect. */
+  private readonly fetchToken = async (): Promise<string> => {
+    const token = await (this.options.getToken as () => Promise<string>)();
+    this.token = token;
+    return token;
+  };
 
   get connected(): boolean {
     return this.client?.isOpen ?? false;
@@ -94,7 +111,9 @@ export class ChatSession {
       let client: ChatClient;
       try {
         client = await ChatClient.connect(url, {
-          user: this.options.user, session: this.session, timeoutMs: 5000, ...(this.options.token ? { token: this.options.token } : {}),
+          user: this.options.user, session: this.session, timeoutMs: 5000,
+          ...(this.token ? { token: this.token } : {}),
+          ...(this.options.getToken ? { getToken: this.fetchToken } : {}),
         });
       } catch {
         continue;
@@ -144,9 +163,14 @@ export class ChatSession {
       if (e.code === 'name_taken' || e.ref !== undefined) return; // handled by the request's promise
       this.on.rejected(undefined, e);
     });
-    client.on('close', () => {
+    client.on('close', (ev) => {
       if (this.client !== client || this.stopped) return;
       this.client = undefined;
+      // The token expired: reconnect with a new one when the application can give one.
+      if (ev.code === 4001 && this.options.getToken) {
+        this.fetchToken().then(() => this.schedule(), () => this.schedule());
+        return;
+      }
       // Try the same server once more first, then the others.
       this.schedule();
     });

@@ -1,7 +1,10 @@
 /**
  * The browser chat page in Debian's Chromium against a real stack.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { mintToken } from '@chat/shared';
 import type { Browser, Page } from 'playwright-core';
 import { launchOrSkip, screenshot, sendFromPage, shownSeqs, shownTexts } from '../helpers/browser.js';
 import { Stack } from '../helpers/stack.js';
@@ -163,6 +166,51 @@ describe('browser page: a message its push server never acknowledged', function 
     expect(await pend.locator('#log li.pending').count(), 'nothing left pending').to.equal(0);
     expect(await stack.redis.client().zcard('chat:ch:{resend}:msgs')).to.equal(1);
     await Promise.all([pend.close(), watch.close()]);
+  });
+});
+
+describe('browser page: a token that expires', function () {
+  const SECRET = 'page-secret-0123456789abcdef';
+  let stack: Stack;
+  let browser: Browser;
+  let tokenServer: Server;
+  let issued = 0;
+  before(async function () {
+    browser = await launchOrSkip(this);
+    stack = await Stack.start({ pushServers: 1, workers: 1, env: { AUTH_SECRET: SECRET } });
+    // The application's endpoint that hands the page a fresh short-lived token.
+    tokenServer = createServer((_req, res) => {
+      issued++;
+      void mintToken('tina', SECRET, 4).then((t) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'access-control-allow-origin': '*' });
+        res.end(t);
+      });
+    });
+    await new Promise<void>((r) => tokenServer.listen(0, '127.0.0.1', r));
+  });
+  after(async function () {
+    await browser?.close();
+    await stack?.stop();
+    tokenServer?.close();
+  });
+
+  it('refreshes through getToken before exp and stays connected', async function () {
+    this.timeout(30_000);
+    const tokenUrl = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/token`;
+    const first = await mintToken('tina', SECRET, 4);
+    const page = await open(browser, stack, 0, 'tina', 'expiring', `&token=${first}&tokenUrl=${encodeURIComponent(tokenUrl)}`);
+    const states: string[] = [];
+    await page.exposeFunction('__state', (s: string) => states.push(s));
+    await page.evaluate(() => {
+      const el = document.querySelector('#status') as HTMLElement;
+      new MutationObserver(() => (window as unknown as { __state(s: string): void }).__state(el.dataset.state ?? '')).observe(el, { attributes: true });
+    });
+    await page.waitForTimeout(7000); // past the first token's exp (4 s) and the next one's
+    expect(issued, 'tokens fetched from the application').to.be.at.least(2);
+    expect(states, 'status changes after connecting (none: it never dropped)').to.deep.equal([]);
+    await sendFromPage(page, 'still here');
+    await waitForTexts(page, ['still here']);
+    await page.close();
   });
 });
 
