@@ -103,3 +103,19 @@ export function collect(client: ChatClient, channel: string): MessageFrame[] {
 export function waitForCount<T>(list: T[], n: number, what: string, timeoutMs = 15_000): Promise<T[]> {
   return waitFor(() => (list.length >= n ? list : undefined), `${n} ${what} (have ${list.length})`, timeoutMs);
 }
+
+/**
+ * Sends `texts` one by one from `sender` (ids `idPrefix-N`) and requires each to reach `received`
+ * within `withinMs` of its ack: live delivery through pub/sub, not a later gap fill.
+ */
+export async function expectEachLiveWithin(sender: ChatClient, channel: string, received: MessageFrame[],
+  messages: Array<{ text: string; id: string }>, withinMs: number): Promise<void> {
+  for (const m of messages) {
+    const have = received.length;
+    await sender.send(channel, m.text, m.id);
+    const acked = Date.now();
+    await waitForCount(received, have + 1, `${m.id} live`, withinMs);
+    const took = Date.now() - acked;
+    if (took >= withinMs) throw new Error(`${m.id} took ${took} ms from its ack to its delivery (limit ${withinMs} ms)`);
+  }
+}

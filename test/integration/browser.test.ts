@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { mintToken } from '@chat/shared';
 import type { Browser, Page } from 'playwright-core';
 import { launchOrSkip, screenshot, sendFromPage, shownSeqs, shownTexts } from '../helpers/browser.js';
-import { Stack } from '../helpers/stack.js';
+import { Stack, type StackOptions } from '../helpers/stack.js';
 import { scrapeCounter } from '../helpers/metrics.js';
 
 async function open(browser: Browser, stack: Stack, server: number, user: string, channel: string, extra = '', width = 1000): Promise<Page> {
@@ -24,6 +24,20 @@ async function waitForTexts(page: Page, expected: string[], timeout = 15_000): P
     return got.length >= want.length;
   }, expected, { timeout });
   expect(await shownTexts(page)).to.deep.equal(expected);
+}
+
+/** A browser and a stack for one describe block, started before its tests and stopped after. */
+function browserAndStack(options: StackOptions): { readonly browser: Browser; readonly stack: Stack } {
+  const ctx = { browser: undefined as unknown as Browser, stack: undefined as unknown as Stack };
+  before(async function () {
+    ctx.browser = await launchOrSkip(this);
+    ctx.stack = await Stack.start(options);
+  });
+  after(async function () {
+    await ctx.browser?.close();
+    await ctx.stack?.stop();
+  });
+  return ctx;
 }
 
 describe('browser page', function () {
@@ -103,24 +117,15 @@ describe('browser page', function () {
 });
 
 describe('browser page: losing its push server', function () {
-  let stack: Stack;
-  let browser: Browser;
-  before(async function () {
-    browser = await launchOrSkip(this);
-    stack = await Stack.start({ pushServers: 2, workers: 1 });
-  });
-  after(async function () {
-    await browser?.close();
-    await stack?.stop();
-  });
+  const ctx = browserAndStack({ pushServers: 2, workers: 1 });
 
   it('reconnects to another push server when its own dies, showing what was sent meanwhile exactly once', async function () {
-    const servers = `&servers=${encodeURIComponent(`${stack.push(0).url},${stack.push(1).url}`)}`;
-    const away = await open(browser, stack, 0, 'away', 'resume', servers);
-    const stay = await open(browser, stack, 1, 'stay', 'resume');
+    const servers = `&servers=${encodeURIComponent(`${ctx.stack.push(0).url},${ctx.stack.push(1).url}`)}`;
+    const away = await open(ctx.browser, ctx.stack, 0, 'away', 'resume', servers);
+    const stay = await open(ctx.browser, ctx.stack, 1, 'stay', 'resume');
     await sendFromPage(stay, 'before 1');
     await waitForTexts(away, ['before 1']);
-    await stack.push(0).program.kill('SIGKILL');
+    await ctx.stack.push(0).program.kill('SIGKILL');
     await away.waitForSelector('#status[data-state="reconnecting"]');
     const meanwhile = ['during 1', 'during 2', 'during 3'];
     for (const text of meanwhile) {
@@ -133,38 +138,29 @@ describe('browser page: losing its push server', function () {
     await waitForTexts(away, expected);
     await waitForTexts(stay, expected);
     expect(await shownSeqs(away)).to.deep.equal([1, 2, 3, 4, 5]);
-    expect(await away.getAttribute('#status', 'title')).to.contain(stack.push(1).serverId);
+    expect(await away.getAttribute('#status', 'title')).to.contain(ctx.stack.push(1).serverId);
     await screenshot(away, 'reconnected');
     await Promise.all([away.close(), stay.close()]);
   });
 });
 
 describe('browser page: a message its push server never acknowledged', function () {
-  let stack: Stack;
-  let browser: Browser;
-  before(async function () {
-    browser = await launchOrSkip(this);
-    stack = await Stack.start({ pushServers: 2, workers: 1 });
-  });
-  after(async function () {
-    await browser?.close();
-    await stack?.stop();
-  });
+  const ctx = browserAndStack({ pushServers: 2, workers: 1 });
 
   it('is resent with its id after the reconnect, stored once and shown once', async function () {
-    const servers = `&servers=${encodeURIComponent(`${stack.push(0).url},${stack.push(1).url}`)}`;
-    const pend = await open(browser, stack, 0, 'pend', 'resend', servers);
-    const watch = await open(browser, stack, 1, 'watch', 'resend');
+    const servers = `&servers=${encodeURIComponent(`${ctx.stack.push(0).url},${ctx.stack.push(1).url}`)}`;
+    const pend = await open(ctx.browser, ctx.stack, 0, 'pend', 'resend', servers);
+    const watch = await open(ctx.browser, ctx.stack, 1, 'watch', 'resend');
     // Frozen, the push server reads nothing and acknowledges nothing; then it dies.
-    stack.push(0).program.signal('SIGSTOP');
+    ctx.stack.push(0).program.signal('SIGSTOP');
     await sendFromPage(pend, 'sent into the void');
     await pend.waitForSelector('#log li.pending');
-    await stack.push(0).program.kill('SIGKILL');
+    await ctx.stack.push(0).program.kill('SIGKILL');
     await pend.waitForSelector('#status[data-state="connected"]', { timeout: 20_000 });
     await waitForTexts(watch, ['sent into the void']);
     await waitForTexts(pend, ['sent into the void']);
     expect(await pend.locator('#log li.pending').count(), 'nothing left pending').to.equal(0);
-    expect(await stack.redis.client().zcard('chat:ch:{resend}:msgs')).to.equal(1);
+    expect(await ctx.stack.redis.client().zcard('chat:ch:{resend}:msgs')).to.equal(1);
     await Promise.all([pend.close(), watch.close()]);
   });
 });
@@ -215,19 +211,10 @@ describe('browser page: a token that expires', function () {
 });
 
 describe('browser page: server-side limits', function () {
-  let stack: Stack;
-  let browser: Browser;
-  before(async function () {
-    browser = await launchOrSkip(this);
-    stack = await Stack.start({ pushServers: 1, workers: 1, env: { RATE_LIMIT: '2', RATE_BURST: '3' } });
-  });
-  after(async function () {
-    await browser?.close();
-    await stack?.stop();
-  });
+  const ctx = browserAndStack({ pushServers: 1, workers: 1, env: { RATE_LIMIT: '2', RATE_BURST: '3' } });
 
   it('shows the server\'s rate_limited error inline', async function () {
-    const page = await open(browser, stack, 0, 'fast', 'rate');
+    const page = await open(ctx.browser, ctx.stack, 0, 'fast', 'rate');
     for (let i = 0; i < 6; i++) await sendFromPage(page, `burst ${i}`);
     await page.waitForSelector('#error:not([hidden])');
     expect(await page.textContent('#error')).to.match(/too fast/);

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import type { ChatClient, ChatError, MessageFrame } from '@chat/shared';
 import { startWorker } from '../helpers/programs.js';
 import { expectExactlyOnceInOrder, runResilientLoad, stackUrls, storedMessages } from '../helpers/resilient-load.js';
-import { Stack, collect, waitForCount } from '../helpers/stack.js';
+import { Stack, collect, expectEachLiveWithin, waitForCount } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 import { gapFillDeliveries } from '../helpers/metrics.js';
 
@@ -68,12 +68,7 @@ describe('Redis stopped and restarted with AOF', function () {
     // again: each message arrives within one heartbeat of its ack, and not one had to be read
     // from the store (the heartbeat gap check would take one to two heartbeats).
     const fillsBefore = await gapFillDeliveries(stack.pushServers);
-    for (let i = 20; i < 40; i++) {
-      await a.send('outage', `m${i}`, `o-${i}`);
-      const acked = Date.now();
-      await waitForCount(atB, i + 2, `message ${i} live`, HEARTBEAT_MS);
-      expect(Date.now() - acked, `ms from the ack of message ${i} to its delivery`).to.be.below(HEARTBEAT_MS);
-    }
+    await expectEachLiveWithin(a, 'outage', atB, Array.from({ length: 20 }, (_, k) => ({ text: `m${k + 20}`, id: `o-${k + 20}` })), HEARTBEAT_MS);
     expect(await gapFillDeliveries(stack.pushServers) - fillsBefore, 'deliveries read from the store after Redis returned').to.equal(0);
     expect(await gapFillDeliveries(stack.pushServers), 'deliveries read from the store in the whole test').to.equal(0);
     expect(atB.map((m) => m.seq)).to.deep.equal(range(41));
