@@ -6,7 +6,7 @@ import {
   ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys, type Registry,
 } from '@chat/shared';
 import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js';
-import { HttpUnauthorized, type HttpAuth, type HttpCaller } from './http-auth.js';
+import { HttpUnauthorized, type HttpAuth } from './http-auth.js';
 import { PresenceStore } from './presence.js';
 import { RoutingRegistry } from './routing.js';
 import type { Asset } from './web-assets.js';
@@ -112,7 +112,7 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   if (presence) {
     const name = decodeURIComponent(presence[1] as string);
     if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
-    await mayRead(deps, await deps.auth.identify(req.headers), name);
+    await mayRead(deps, req, name);
     json(res, 200, { channel: name, users: await PresenceStore.names(deps.redis, deps.keys, name) });
     return;
   }
@@ -120,7 +120,7 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   if (match) {
     const name = decodeURIComponent(match[1] as string);
     if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
-    await mayRead(deps, await deps.auth.identify(req.headers), name);
+    await mayRead(deps, req, name);
     const limit = intParam(url, 'limit', 1, MAX_SINCE_MESSAGES);
     const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
     for (const p of [limit, since]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
@@ -134,7 +134,11 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   httpError(res, 404, 'not_found', `no such endpoint: ${path}`);
 }
 
-/** A user token must permit reading the channel (claims, then the hook); the key and open mode may. */
-async function mayRead(deps: HttpApiDeps, caller: HttpCaller, channel: string): Promise<void> {
+/**
+ * Throws unless the caller may read the channel: open mode and the server API key may; a user
+ * token needs read permission (claims, then the hook).
+ */
+async function mayRead(deps: HttpApiDeps, req: IncomingMessage, channel: string): Promise<void> {
+  const caller = await deps.auth.identify(req.headers);
   if (caller.kind === 'user') await deps.authorizer.authorize(caller.identity, channel, 'read');
 }
