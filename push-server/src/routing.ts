@@ -45,6 +45,15 @@ export class RoutingRegistry {
     return Math.round(this.options.heartbeatMs * ROUTE_LIFETIME_BEATS);
   }
 
+  /**
+   * How long a routed channel's seq counter is kept from each renewal: the retention, but never
+   * less than a route's lifetime, so it outlives the gap to the next heartbeat whatever
+   * RETENTION_MS is.
+   */
+  get seqLifetimeMs(): number {
+    return Math.max(this.options.retentionMs, this.lifetimeMs);
+  }
+
   /** Registers this server and starts the heartbeat. */
   async start(): Promise<void> {
     await this.heartbeat();
@@ -65,6 +74,7 @@ export class RoutingRegistry {
     await Promise.all([
       this.redis.zadd(routes, expiry, this.options.serverId),
       this.redis.pexpire(routes, this.lifetimeMs),
+      this.redis.pexpire(this.keys.channelSeq(channel), this.seqLifetimeMs),
       this.count(channel, this.channelCounts().get(channel) ?? 1),
     ]);
   }
@@ -101,7 +111,7 @@ export class RoutingRegistry {
         this.redis.pexpire(routes, this.lifetimeMs),
         // A channel's seq must never go back while members are connected, even when all its
         // messages aged out: keep the counter alive as long as anyone is in the channel.
-        this.redis.pexpire(this.keys.channelSeq(channel), this.options.retentionMs),
+        this.redis.pexpire(this.keys.channelSeq(channel), this.seqLifetimeMs),
         this.redis.hset(serverChannels, channel, members),
       ]);
     });

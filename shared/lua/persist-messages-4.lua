@@ -9,7 +9,8 @@
   KEYS[3] ids     ZSET    score = time stored (ms), member = de-duplication key (author "\n" id)
   KEYS[4] routes  ZSET    score = route expiry (ms, Redis clock), member = push server id
 
-  ARGV[1] retention in ms (messages older than this are trimmed; the keys expire after it)
+  ARGV[1] retention in ms (messages older than this are trimmed; the keys expire after it, the
+          seq counter not before the last live route does)
   ARGV[2] inbox route: "PUBLISH <prefix>" or "SPUBLISH <prefix>" (see includes/inbox.lua)
   ARGV[3], ARGV[4], ... pairs of: de-duplication key, frame tail (the frame's JSON after
           `"timestamp":N,`, i.e. `"channel":…,"id":…,"author":…,"text":…}`)
@@ -27,7 +28,14 @@ trimExpired(KEYS[1], KEYS[3], now - retention)
 
 -- Routes whose server stopped heart-beating are dead: drop them, publish to the rest.
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowText)
-local servers = redis.call('ZRANGE', KEYS[4], 0, -1)
+local routed = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
+local servers = {}
+local lastRouteExpiry = 0
+for i = 1, #routed, 2 do
+  servers[#servers + 1] = routed[i]
+  local expiry = tonumber(routed[i + 1])
+  if expiry > lastRouteExpiry then lastRouteExpiry = expiry end
+end
 
 local result = {}
 local frames = {}
@@ -53,7 +61,10 @@ if stored > 0 then
     publishInbox(ARGV[2], server, payload)
   end
   redis.call('PEXPIRE', KEYS[1], retention)
-  redis.call('PEXPIRE', KEYS[2], retention)
+  -- The seq counter outlives every member: at least as long as the last live route, so a
+  -- retention shorter than the heartbeat cannot let it expire (and restart) under connected
+  -- members (the push servers renew it with each route).
+  redis.call('PEXPIRE', KEYS[2], string.format('%d', math.max(retention, lastRouteExpiry - now)))
   redis.call('PEXPIRE', KEYS[3], retention)
 end
 return result

@@ -95,3 +95,36 @@ for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(
     expect(history.complete).to.equal(false);
   });
 });
+
+describe('a retention shorter than the heartbeat: RETENTION_MS=4000, HEARTBEAT_MS=5000 (the default)', function () {
+  let stack: Stack;
+  before(async function () {
+    stack = await Stack.start({ pushServers: 1, workers: 1, env: { RETENTION_MS: '4000', HEARTBEAT_MS: '5000' } });
+  });
+  after(async function () {
+    await stack?.stop();
+  });
+
+  it('keeps the seq counter alive under a connected member, so the next message is seq 2 and delivered', async function () {
+    this.timeout(40_000);
+    const redis = stack.redis.client();
+    const c = await stack.connect(0, 'brief-member');
+    await c.join('brief');
+    const got = collect(c, 'brief');
+    await c.send('brief', 'first', 'b1');
+    await waitForCount(got, 1, 'the first message');
+    // The counter outlives the route (2.5 heartbeats), not just the 4 s retention.
+    expect(await redis.pttl('chat:ch:{brief}:seq'), 'seq counter ttl (ms)').to.be.above(4000);
+    // Two heartbeats later the message has aged out and, with a 4 s expiry renewed every 5 s,
+    // the counter would have lapsed at least once.
+    const info = `chat:push-server:${stack.push(0).serverId}:info`;
+    const beats = new Set<string>();
+    await waitFor(async () => { beats.add(String(await redis.hget(info, 'heartbeatAt'))); return beats.size >= 3 || undefined; },
+      'two more heartbeats of the push server', 20_000, 100);
+    await waitFor(async () => (await redis.exists('chat:ch:{brief}:msgs')) === 0 || undefined, 'the first message to age out', 10_000);
+    expect(await redis.get('chat:ch:{brief}:seq'), 'the counter is still there').to.equal('1');
+    await c.send('brief', 'second', 'b2');
+    await waitForCount(got, 2, 'the second message, live');
+    expect(got.map((m) => m.seq)).to.deep.equal([1, 2]);
+  });
+});
