@@ -72,6 +72,8 @@ export class ClientConnection implements MemberSink {
     readonly session: string,
     private readonly socket: WebSocket,
     private readonly deps: ConnectionDeps,
+    /** The client's address (from X-Forwarded-For behind a trusted proxy), for logs. */
+    readonly address = 'unknown',
   ) {
     this.user = identity.user;
     this.scheduleExpiry();
@@ -129,7 +131,7 @@ export class ClientConnection implements MemberSink {
   private shutdown(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
-    this.deps.logger.info('closing connection', { connectionId: this.id, code, reason });
+    this.deps.logger.info('closing connection', { connectionId: this.id, address: this.address, code, reason });
     this.socket.close(code, reason);
     setTimeout(() => this.socket.terminate(), 1000).unref();
   }

@@ -12,7 +12,7 @@ runService({
     'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
     'maxTextBytes', 'queuePartitions', 'enqueueLingerMs', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
     'authJwksUrl', 'authIssuer', 'authAudience', 'authHookUrl', 'serverApiKey',
-    'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
+    'trustProxy', 'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
     'metricsPort', 'logLevel',
   ],
   role: 'push',

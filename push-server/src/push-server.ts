@@ -13,6 +13,7 @@ import {
 } from '@chat/shared';
 import { Admission } from './admission.js';
 import { AuthHook } from './auth-hook.js';
+import { TrustedProxies } from './client-address.js';
 import { ChannelAuthorizer } from './channel-authorizer.js';
 import { ChannelHub } from './channel-hub.js';
 import { ClientConnection } from './connection.js';
@@ -149,6 +150,7 @@ export class PushServer {
     });
     this.gate = new UpgradeGate({
       verifier: this.verifier, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp,
+      proxies: new TrustedProxies(config.trustProxy),
     });
     this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger);
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
@@ -259,7 +261,7 @@ export class PushServer {
       maxChannels: this.config.maxChannelsPerConnection,
       maxSendBufferBytes: this.config.maxSendBufferBytes,
       metrics: this.metrics,
-    });
+    }, admitted.address);
     conn.pingSlice = this.pingCursor++ % PING_SLICES;
     this.connections.set(id, conn);
     ws.on('close', () => { this.connections.delete(id); uncount(); conn.dispose(); });

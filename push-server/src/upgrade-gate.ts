@@ -6,12 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { TrustedProxies } from './client-address.js';
 import { AuthError, ChannelGrants, isValidUser, tokenFromRequest, type Identity, type TokenVerifier } from '@chat/shared';
 
 export interface GateOptions {
   verifier: TokenVerifier;
   allowedOrigins: string[] | undefined;
   maxConnectionsPerIp: number;
+  /** TRUST_PROXY: whose X-Forwarded-For names the client. */
+  proxies: TrustedProxies;
 }
 
 export type GateResult =
@@ -32,7 +35,8 @@ export class UpgradeGate {
     if (this.options.allowedOrigins && origin !== undefined && !this.options.allowedOrigins.includes(origin.replace(/\/$/, ''))) {
       return refuse(403, `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);
     }
-    const address = req.socket.remoteAddress ?? 'unknown';
+    // Behind a trusted proxy the client's address comes from X-Forwarded-For (SPEC §9).
+    const address = this.options.proxies.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     if ((this.perAddress.get(address) ?? 0) >= this.options.maxConnectionsPerIp) {
       return refuse(429, `too many connections from ${address} (MAX_CONNECTIONS_PER_IP=${this.options.maxConnectionsPerIp})`);
     }

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
+import { parseAddressRange } from './address-range.js';
 
 type Kind = 'string' | 'int' | 'bool' | 'url' | 'level';
 
@@ -66,6 +67,8 @@ export const SETTINGS = {
     describe: 'the application\'s endpoint asked about joins and writes that a token\'s claims do not grant' },
   serverApiKey: { env: 'SERVER_API_KEY', flag: '--server-api-key <key>', kind: 'string', defaultValue: undefined,
     describe: 'the key of the server API and of the guarded HTTP reads (at least 24 characters)' },
+  trustProxy: { env: 'TRUST_PROXY', flag: '--trust-proxy <list>', kind: 'string', defaultValue: undefined,
+    describe: 'comma list of proxy addresses or CIDRs whose X-Forwarded-For gives the client address' },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: '--allowed-origins <list>', kind: 'string', defaultValue: undefined,
     describe: 'comma list of origins allowed on the WebSocket upgrade (unset: any)' },
   maxChannelsPerConnection: { env: 'MAX_CHANNELS_PER_CONNECTION', flag: '--max-channels <n>', kind: 'int', min: 1,
@@ -117,6 +120,8 @@ export interface Config {
   authHookUrl: string | undefined;
   /** Key of the server API and the guarded HTTP reads; undefined when off. */
   serverApiKey: string | undefined;
+  /** Proxies (addresses and CIDRs) whose X-Forwarded-For is believed; empty when none. */
+  trustProxy: string[];
   /** Allowed Origin headers; undefined when any origin is allowed. */
   allowedOrigins: string[] | undefined;
   maxChannelsPerConnection: number;
@@ -224,6 +229,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (hookUrl !== undefined && secret === undefined && jwksUrl === undefined) {
     throw new ConfigError(`${raw('authHookUrl').source} needs authentication on: set AUTH_SECRET or AUTH_JWKS_URL too`);
   }
+  const trustProxy = (): string[] => {
+    const list = (optional('trustProxy') ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+    for (const entry of list) {
+      if (parseAddressRange(entry) === undefined) {
+        throw new ConfigError(`${raw('trustProxy').source}: "${entry}" is not an IP address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)`);
+      }
+    }
+    return list;
+  };
   const port = int('port');
   if (port > 65535) throw new ConfigError(`${raw('port').source} must be at most 65535, got ${port}`);
   return {
@@ -251,6 +265,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     authAudience: optional('authAudience'),
     authHookUrl: hookUrl,
     serverApiKey: apiKey,
+    trustProxy: trustProxy(),
     allowedOrigins: optional('allowedOrigins')?.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean),
     maxChannelsPerConnection: int('maxChannelsPerConnection'),
     maxConnectionsPerIp: int('maxConnectionsPerIp'),

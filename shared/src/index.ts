@@ -13,3 +13,4 @@ export * from './cli.js';
 export * from './auth.js';
 export * from './channel-grants.js';
 export * from './metrics.js';
+export * from './address-range.js';

@@ -48,6 +48,10 @@ describe('config loader', function () {
       [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL must look like redis:\/\/host:port/],
       [{ REDIS_CLUSTER: 'maybe' }, /^REDIS_CLUSTER must be true or false/],
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+      [{ TRUST_PROXY: '127.0.0.1,10.0.0.0/40' }, /^TRUST_PROXY: "10.0.0.0\/40" is not an IP address or CIDR/],
+      [{ SERVER_API_KEY: 'short' }, /^SERVER_API_KEY must be at least 24 characters/],
+      [{ AUTH_HOOK_URL: 'http://127.0.0.1:9/hook' }, /^AUTH_HOOK_URL needs authentication on/],
+      [{ AUTH_JWKS_URL: 'ftp://idp/jwks' }, /^AUTH_JWKS_URL must be an http\(s\) URL/],
       [{ REDIS_PREFIX: 'a{b}' }, /^REDIS_PREFIX must not contain braces/],
     ];
     for (const [env, pattern] of cases) {
