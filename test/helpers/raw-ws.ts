@@ -3,9 +3,9 @@ import WebSocket from 'ws';
 
 export type UpgradeOutcome = { opened: true; ws: WebSocket; welcome: Record<string, unknown> } | { opened: false; status: number; body: string };
 
-export function tryConnect(url: string, headers: Record<string, string> = {}): Promise<UpgradeOutcome> {
+export function tryConnect(url: string, headers: Record<string, string> = {}, options: { localAddress?: string } = {}): Promise<UpgradeOutcome> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
+    const ws = new WebSocket(url, { headers, ...options });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (d: Buffer) => { body += d.toString(); });
