@@ -27,6 +27,8 @@ export class Admission {
     private readonly queues: InboundQueues,
     private readonly highWater: number,
     private readonly logger: Logger,
+    /** False while Redis does not answer (a network that stopped answering leaves the connection "ready"). */
+    private readonly answering: () => boolean = () => true,
   ) {}
 
   start(): void {
@@ -44,7 +46,7 @@ export class Admission {
   }
 
   enqueue(message: InboundMessage): Promise<void> {
-    if (this.redis.status !== 'ready') {
+    if (this.redis.status !== 'ready' || !this.answering()) {
       return Promise.reject(new OverloadedError('the server cannot reach Redis right now: retry shortly with the same id'));
     }
     if (this.full.has(this.queues.partitionOf(message.channel)) || this.queues.backlog >= MAX_LOCAL_BACKLOG) {

@@ -12,7 +12,7 @@ runService({
     'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
     'maxTextBytes', 'queuePartitions', 'enqueueLingerMs', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
     'authJwksUrl', 'authIssuer', 'authAudience', 'authHookUrl', 'serverApiKey',
-    'trustProxy', 'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
+    'redisCutoffMs', 'trustProxy', 'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
     'metricsPort', 'logLevel',
   ],
   role: 'push',

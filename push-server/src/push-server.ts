@@ -12,6 +12,7 @@ import {
   RedisKeys, serveMetrics, TokenVerifier, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
 } from '@chat/shared';
 import { Admission } from './admission.js';
+import { RedisWatch } from './redis-watch.js';
 import { AuthHook } from './auth-hook.js';
 import { TrustedProxies } from './client-address.js';
 import { ChannelAuthorizer } from './channel-authorizer.js';
@@ -31,6 +32,9 @@ function memoryReadout(): { rss: number; heapUsed: number; external: number } {
   const m = process.memoryUsage();
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
+
+/** No command on the push server's main Redis connection waits longer than this for its answer. */
+const REDIS_COMMAND_TIMEOUT_MS = 5000;
 
 /** The server pings every connection this often and drops one that missed two pongs. */
 export const PING_INTERVAL_MS = 30_000;
@@ -59,6 +63,7 @@ export class PushServer {
   /** The separate metrics port, when METRICS_PORT is set (the main port serves /metrics too). */
   metricsPort: number | undefined;
   private readonly admission: Admission;
+  private readonly watch: RedisWatch;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, ClientConnection>();
@@ -81,7 +86,7 @@ export class PushServer {
     this.authorizer = new ChannelAuthorizer(config.authHookUrl === undefined ? undefined : new AuthHook(config.authHookUrl));
     // Commands fail after a few reconnect attempts instead of waiting for Redis: a request while
     // Redis is away gets an error (and /ready says 503) rather than hanging.
-    this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3 });
+    this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
     this.metrics = new PushMetrics(() => this.connections.size, () => this.admission.waiting);
     this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger, shardedSubscribers: true });
     this.inbox = new Inbox(this.subscriber, this.keys, {
@@ -152,12 +157,26 @@ export class PushServer {
       verifier: this.verifier, allowedOrigins: config.allowedOrigins, maxConnectionsPerIp: config.maxConnectionsPerIp,
       proxies: new TrustedProxies(config.trustProxy),
     });
-    this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger);
+    this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger, () => this.watch.answering);
+    this.watch = new RedisWatch(this.redis, config.redisCutoffMs, {
+      cutOff: () => {
+        for (const conn of this.connections.values()) conn.close(CloseCode.TryAgainLater, 'cut off from Redis: reconnect to another push server');
+      },
+      restored: () => undefined,
+    }, logger);
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
   isReady(): boolean {
-    return !this.draining && this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.queueRedis.status === 'ready';
+    return !this.draining && this.watch.answering &&
+      this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.queueRedis.status === 'ready';
+  }
+
+  /** Why new connections are refused now, if they are. */
+  private get unavailable(): string | undefined {
+    if (this.draining) return 'draining';
+    if (this.watch.cutOff) return 'cut off from Redis';
+    return undefined;
   }
 
   get port(): number {
@@ -175,6 +194,7 @@ export class PushServer {
     await this.inbox.start();
     await this.routing.start();
     this.admission.start();
+    this.watch.start();
     this.hub.startPresenceSweeps(Math.max(25, Math.round(this.config.heartbeatMs / 2)));
     let slice = 0;
     this.pingTimer = setInterval(() => { this.pingSlice(slice); slice = (slice + 1) % PING_SLICES; }, PING_INTERVAL_MS / PING_SLICES);
@@ -204,6 +224,7 @@ export class PushServer {
     this.hub.stop();
     this.inbox.stop();
     this.admission.stop();
+    this.watch.stop();
     // Until the sockets are closed the HTTP server stays up, answering /ready with 503 and
     // refusing upgrades, so a load balancer sees the drain rather than a refused connection.
     await this.routing.unregister(this.hub.channelNames()).catch((err: Error) =>
@@ -224,7 +245,7 @@ export class PushServer {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined); // a client that vanishes mid-handshake is no error of ours
-    this.gate.check(req, this.draining).then((result) => {
+    this.gate.check(req, this.unavailable).then((result) => {
       if (socket.destroyed) return;
       if (!result.ok) {
         this.metrics.upgradesRefused.inc({ status: String(result.status) });

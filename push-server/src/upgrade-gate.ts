@@ -26,10 +26,11 @@ export class UpgradeGate {
 
   constructor(private readonly options: GateOptions) {}
 
-  async check(req: IncomingMessage, draining: boolean): Promise<GateResult> {
+  /** @param unavailable why this server takes no connections now (draining, cut off), if so */
+  async check(req: IncomingMessage, unavailable: string | undefined): Promise<GateResult> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return refuse(404, 'the WebSocket endpoint is /ws');
-    if (draining) return refuse(503, 'this push server is draining: connect to another one');
+    if (unavailable !== undefined) return refuse(503, `this push server is ${unavailable}: connect to another one`);
     const origin = req.headers.origin;
     // Browsers always send Origin; other clients may not, and cross-site hijacking needs a browser.
     if (this.options.allowedOrigins && origin !== undefined && !this.options.allowedOrigins.includes(origin.replace(/\/$/, ''))) {

@@ -67,6 +67,8 @@ export const SETTINGS = {
     describe: 'the application\'s endpoint asked about joins and writes that a token\'s claims do not grant' },
   serverApiKey: { env: 'SERVER_API_KEY', flag: '--server-api-key <key>', kind: 'string', defaultValue: undefined,
     describe: 'the key of the server API and of the guarded HTTP reads (at least 24 characters)' },
+  redisCutoffMs: { env: 'REDIS_CUTOFF_MS', flag: '--redis-cutoff-ms <ms>', kind: 'int', min: 1000, defaultValue: '10000',
+    describe: 'a push server that has not reached Redis this long closes its connections (1013) until Redis answers again' },
   trustProxy: { env: 'TRUST_PROXY', flag: '--trust-proxy <list>', kind: 'string', defaultValue: undefined,
     describe: 'comma list of proxy addresses or CIDRs whose X-Forwarded-For gives the client address' },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: '--allowed-origins <list>', kind: 'string', defaultValue: undefined,
@@ -120,6 +122,8 @@ export interface Config {
   authHookUrl: string | undefined;
   /** Key of the server API and the guarded HTTP reads; undefined when off. */
   serverApiKey: string | undefined;
+  /** A push server cut off from Redis this long closes its connections. */
+  redisCutoffMs: number;
   /** Proxies (addresses and CIDRs) whose X-Forwarded-For is believed; empty when none. */
   trustProxy: string[];
   /** Allowed Origin headers; undefined when any origin is allowed. */
@@ -265,6 +269,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     authAudience: optional('authAudience'),
     authHookUrl: hookUrl,
     serverApiKey: apiKey,
+    redisCutoffMs: int('redisCutoffMs'),
     trustProxy: trustProxy(),
     allowedOrigins: optional('allowedOrigins')?.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean),
     maxChannelsPerConnection: int('maxChannelsPerConnection'),

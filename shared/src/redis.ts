@@ -19,6 +19,11 @@ export interface RedisConnectOptions {
   autoPipelining?: boolean;
   /** On a cluster, subscribe with sharded pub/sub (one subscriber connection per master). */
   shardedSubscribers?: boolean;
+  /**
+   * Fail a command that gets no answer in this time, so that nothing waits forever on a network
+   * that stopped answering without closing (unset: wait).
+   */
+  commandTimeoutMs?: number;
 }
 
 /** Delay between reconnect attempts: quick at first, at most 2 s. */
@@ -32,6 +37,7 @@ export function createRedis(config: Pick<Config, 'redisUrl' | 'redisCluster'>, o
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? null : options.maxRetriesPerRequest,
     enableAutoPipelining: options.autoPipelining ?? true,
     retryStrategy: reconnectDelay,
+    ...(options.commandTimeoutMs !== undefined ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
   let client: RedisClient;
   if (config.redisCluster) {

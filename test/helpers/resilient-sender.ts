@@ -14,6 +14,8 @@ export class ResilientSender {
    */
   readonly received: MessageFrame[] = [];
   reconnects = 0;
+  /** Close codes of the connections this sender lost. */
+  readonly closeCodes: number[] = [];
   private client: ChatClient | undefined;
   private lastSeq = 0;
   private closing = false;
@@ -44,7 +46,7 @@ export class ResilientSender {
           await client.join(this.channel, this.lastSeq === 0 ? undefined : this.lastSeq);
           this.client = client;
           // Like a real client: reconnect as soon as the server goes away, not only on the next send.
-          client.on('close', () => { if (!this.closing) void this.reconnect(); });
+          client.on('close', (c) => { if (this.closing) return; this.closeCodes.push(c.code); void this.reconnect(); });
           return;
         } catch {
           // That server is draining or gone: try the next one.
