@@ -158,11 +158,8 @@ export class PushServer {
       proxies: new TrustedProxies(config.trustProxy),
     });
     this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger, () => this.watch.answering);
-    this.watch = new RedisWatch(this.redis, config.redisCutoffMs, {
-      cutOff: () => {
-        for (const conn of this.connections.values()) conn.close(CloseCode.TryAgainLater, 'cut off from Redis: reconnect to another push server');
-      },
-      restored: () => undefined,
+    this.watch = new RedisWatch(this.redis, config.redisCutoffMs, () => {
+      for (const conn of this.connections.values()) conn.close(CloseCode.TryAgainLater, 'cut off from Redis: reconnect to another push server');
     }, logger);
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }

@@ -12,10 +12,6 @@ export const PROBE_INTERVAL_MS = 500;
 /** No answer for this long and /ready answers 503 (well before the cut-off). */
 export const STALE_AFTER_MS = 1500;
 
-export interface RedisWatchEvents {
-  cutOff(silentForMs: number): void;
-  restored(): void;
-}
 
 export class RedisWatch {
   private lastAnswer = Date.now();
@@ -26,7 +22,8 @@ export class RedisWatch {
   constructor(
     private readonly redis: RedisClient,
     private readonly cutoffMs: number,
-    private readonly events: RedisWatchEvents,
+    /** Called once when the server becomes cut off (it takes connections again by itself once Redis answers). */
+    private readonly onCutOff: (silentForMs: number) => void,
     private readonly logger: Logger,
   ) {}
 
@@ -55,7 +52,7 @@ export class RedisWatch {
     if (!this.cut && silent >= this.cutoffMs) {
       this.cut = true;
       this.logger.error('cut off from Redis: closing connections so that clients move to another push server', { silentMs: silent });
-      this.events.cutOff(silent);
+      this.onCutOff(silent);
     }
     // One probe at a time: over a black-holed network the previous one may still be waiting.
     if (this.probing) return;
@@ -65,7 +62,6 @@ export class RedisWatch {
       if (this.cut) {
         this.cut = false;
         this.logger.info('Redis answers again: accepting connections');
-        this.events.restored();
       }
     }, () => undefined).finally(() => { this.probing = false; });
   }
