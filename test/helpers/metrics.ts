@@ -15,7 +15,7 @@ export async function scrapeCounter(url: string, name: string, headers: Record<s
   return sum;
 }
 
-/** Member deliveries that the stack's push servers had to read from the store (every route: stream, check, resync). */
+/** Member deliveries that the push servers had to read from the store (every route: stream, check, resync). */
 export async function gapFillDeliveries(pushServers: readonly { httpUrl: string }[]): Promise<number> {
   let n = 0;
   for (const p of pushServers) n += await scrapeCounter(`${p.httpUrl}/metrics`, 'chat_gap_fill_deliveries_total');
