@@ -3,6 +3,7 @@
  * JSON log lines to know when they are ready.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -72,6 +73,16 @@ export class ProgramProcess {
   /** Freezes (SIGSTOP) or thaws (SIGCONT) the process without waiting for anything. */
   signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
     if (this.running) this.proc.kill(signal);
+  }
+
+  /** Whether the process is stopped (SIGSTOP has taken effect): state T in /proc/<pid>/stat. */
+  get frozen(): boolean {
+    try {
+      const stat = readFileSync(`/proc/${this.proc.pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+    } catch {
+      return false;
+    }
   }
 
   private notify(): void {

@@ -3,14 +3,14 @@
  * servers live, and stops cleanly.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import WebSocket from 'ws';
 import { ChatClient, type SocketLike } from '@chat/shared';
-import { freePort } from '../helpers/ports.js';
+import { freePort, freePortRange } from '../helpers/ports.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { expectExactlyOnceInOrder, runResilientLoad } from '../helpers/resilient-load.js';
 import { collect, waitForCount } from '../helpers/stack.js';
@@ -42,16 +42,26 @@ describe('pm2 deployment', function () {
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`pm2 ${args.join(' ')} failed: ${err}`))));
   });
   const processes = (): Array<{ name: string; pid: number; pm2_env: { status: string } }> => JSON.parse(pm2('jlist'));
+  /** The last lines a program wrote to stderr under pm2, to say why a scale step failed. */
+  const pm2Errors = (name: string): string => {
+    try {
+      return readFileSync(join(pm2Home, 'logs', `${name}-error.log`), 'utf8').split('\n').slice(-15).join('\n');
+    } catch {
+      return '(no error log)';
+    }
+  };
   const online = (name: string): number => processes().filter((p) => p.name === name && p.pm2_env.status === 'online').length;
 
   before(async function () {
     redis = await RedisServer.start();
     pm2Home = mkdtempSync(join(tmpdir(), 'chat-pm2-'));
     port = await freePort();
+    // Up to 5 instances of each number their metrics ports up from a base.
+    const metricsBase = await freePortRange(10);
     env = {
       ...process.env, PM2_HOME: pm2Home, REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1',
       // Instances count up from these (pm2 increment_var).
-      PUSH_METRICS_PORT: String(await freePort()), WORKER_METRICS_PORT: String(await freePort()),
+      PUSH_METRICS_PORT: String(metricsBase), WORKER_METRICS_PORT: String(metricsBase + 5),
       HEARTBEAT_MS: '500', RATE_LIMIT: '1000', RATE_BURST: '1000', LOG_LEVEL: 'warn',
     };
     runtime = spawn(join(PM2_BIN, 'pm2-runtime'), ['start', join(ROOT, 'pm2.config.js')], { env, stdio: 'ignore' });
@@ -105,7 +115,10 @@ describe('pm2 deployment', function () {
     for (const [name, count, want, registry] of steps) {
       const storedBefore = Number(await redisCmd.get('chat:ch:{pm2-load}:seq'));
       await pm2Async('scale', name, count);
-      await waitFor(async () => online(name) === want && (await live(registry)) === want || undefined, `${want} × ${name}`, 30_000, 200);
+      await waitFor(async () => online(name) === want && (await live(registry)) === want || undefined, `${want} × ${name}`, 30_000, 200)
+        .catch(async (err: Error) => {
+          throw new Error(`${err.message}: ${online(name)} online in pm2, ${await live(registry)} live in ${registry}; ${name} errors: ${pm2Errors(name)}`);
+        });
       // The load went on through the change: messages were stored after it.
       await waitFor(async () => Number(await redisCmd.get('chat:ch:{pm2-load}:seq')) > storedBefore + 20 || undefined,
         `messages stored after scaling ${name} to ${count}`, 20_000);

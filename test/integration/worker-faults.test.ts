@@ -15,11 +15,23 @@ import { waitFor } from '../helpers/wait.js';
 const STALL_ENV = { STALLED_INTERVAL_MS: '1000' };
 const ACTIVE = '{chat:q0}:inbound-0:active';
 
-/** Freezes `worker` (SIGSTOP) as soon as partition 0 has a job active; returns that job's id. */
+/**
+ * Freezes `worker` (SIGSTOP) while partition 0 has a job active, and returns that job's id. A job
+ * seen active can finish before the signal lands, so the worker is thawed and the wait begins
+ * again until it is stopped (state T) with the job still active, checked twice in a row.
+ */
 async function freezeWhenActive(redis: Redis, worker: ProgramProcess, what: string): Promise<string> {
-  const id = await waitFor(async () => (await redis.lrange(ACTIVE, 0, -1))[0], `a job to be active (${what})`, 10_000, 1);
-  worker.signal('SIGSTOP');
-  return id;
+  return waitFor(async () => {
+    const seen = (await redis.lrange(ACTIVE, 0, -1))[0];
+    if (seen === undefined) return undefined;
+    worker.signal('SIGSTOP');
+    await waitFor(() => worker.frozen, 'the worker to stop', 5_000, 1);
+    // A command the worker wrote just before it stopped may still reach Redis: look twice.
+    const [first, second] = [await redis.lrange(ACTIVE, 0, 0), await redis.lrange(ACTIVE, 0, 0)];
+    if (first[0] === seen && second[0] === seen) return seen;
+    worker.signal('SIGCONT');
+    return undefined;
+  }, `a job to be active with its worker stopped (${what})`, 15_000, 1);
 }
 
 /** Which of the workers' info hashes counts how many duplicates (summed over live workers). */
