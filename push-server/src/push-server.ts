@@ -9,10 +9,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   ChannelStore, CloseCode, parsePickupNotice, createRedis, checkEvictionPolicy, ErrorCode, errorFrame, InboundQueues, isValidChannel,
-  RedisKeys, serveMetrics, TokenVerifier, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
+  REDIS_COMMAND_TIMEOUT_MS, RedisKeys, RedisWatch, serveMetrics, TokenVerifier, waitForRedis, type Config, type InboundMessage, type Logger, type RedisClient,
 } from '@chat/shared';
 import { Admission } from './admission.js';
-import { RedisWatch } from './redis-watch.js';
 import { AuthHook } from './auth-hook.js';
 import { TrustedProxies } from './client-address.js';
 import { ChannelAuthorizer } from './channel-authorizer.js';
@@ -33,8 +32,6 @@ function memoryReadout(): { rss: number; heapUsed: number; external: number } {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
-/** No command on the push server's main Redis connection waits longer than this for its answer. */
-const REDIS_COMMAND_TIMEOUT_MS = 5000;
 
 /** The server pings every connection this often and drops one that missed two pongs. */
 export const PING_INTERVAL_MS = 30_000;
@@ -160,7 +157,10 @@ export class PushServer {
     this.admission = new Admission(this.redis, this.queues, config.queueHighWater, logger, () => this.watch.answering);
     this.watch = new RedisWatch(this.redis, config.redisCutoffMs, () => {
       for (const conn of this.connections.values()) conn.close(CloseCode.TryAgainLater, 'cut off from Redis: reconnect to another push server');
-    }, logger);
+    }, logger, {
+      cutOff: 'cut off from Redis: closing connections so that clients move to another push server',
+      restored: 'Redis answers again: accepting connections',
+    });
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 

@@ -6,7 +6,8 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
-  ChannelStore, checkEvictionPolicy, createRedis, InboundQueues, RedisClock, serveMetrics, RedisKeys, waitForRedis, type Config,
+  ChannelStore, checkEvictionPolicy, createRedis, InboundQueues, REDIS_COMMAND_TIMEOUT_MS, RedisClock, RedisWatch, serveMetrics, RedisKeys,
+  waitForRedis, type Config,
   pickupNotice, type InboundJobData, type Logger, type RedisClient,
 } from '@chat/shared';
 import type { Server } from 'node:http';
@@ -23,6 +24,8 @@ export class QueueWorker {
   readonly keys: RedisKeys;
   /** Jobs failed by this process (published with the heartbeat for `chat-producer stats`). */
   private failedJobs = 0;
+  /** The last BullMQ worker error logged, until a connection is ready again. */
+  private lastWorkerError = '';
   private readonly redis: RedisClient;
   private readonly bull: RedisClient;
   private readonly persister: Persister;
@@ -35,6 +38,11 @@ export class QueueWorker {
   private counts = { jobs: 0, stored: 0, duplicates: 0 };
   private countsTimer: NodeJS.Timeout | undefined;
   private readonly queues: InboundQueues;
+  /**
+   * Whether Redis answers. A worker cut off from it can do nothing: it says so once and on
+   * /ready, and its partitions go to a standby when their leases expire (LEASE_MS).
+   */
+  private readonly watch: RedisWatch;
   readonly metrics: WorkerMetrics;
   private metricsServer: Server | undefined;
   /** The metrics port once serving. */
@@ -42,12 +50,16 @@ export class QueueWorker {
 
   constructor(private readonly config: Config, private readonly logger: Logger) {
     this.keys = new RedisKeys(config.redisPrefix, config.redisCluster);
-    this.redis = createRedis(config, { name: `worker:${config.serverId}`, logger });
+    this.redis = createRedis(config, { name: `worker:${config.serverId}`, logger, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
     this.bull = createRedis(config, { name: `worker-bull:${config.serverId}`, logger, autoPipelining: false });
     this.clock = new RedisClock(this.redis);
     this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs), config.workerConcurrency, logger);
     this.queues = new InboundQueues(this.bull, this.keys, config.queuePartitions);
     this.metrics = new WorkerMetrics(this.queues);
+    this.watch = new RedisWatch(this.redis, config.redisCutoffMs, () => undefined, logger, {
+      cutOff: 'cut off from Redis: storing nothing; another worker takes over this worker\'s partitions',
+      restored: 'Redis answers again',
+    });
   }
 
   async start(): Promise<void> {
@@ -56,10 +68,11 @@ export class QueueWorker {
     for (const client of [this.redis, this.bull]) {
       let lost = false;
       client.on('close', () => { lost = true; });
-      client.on('ready', () => { if (lost) this.metrics.redisReconnects.inc(); lost = false; });
+      client.on('ready', () => { if (lost) this.metrics.redisReconnects.inc(); lost = false; this.lastWorkerError = ''; });
     }
     if (this.config.metricsPort !== undefined) {
-      const served = await serveMetrics(this.metrics.registry, this.config.metricsPort, this.config.host);
+      const served = await serveMetrics(this.metrics.registry, this.config.metricsPort, this.config.host,
+        () => (this.watch.answering ? undefined : 'Redis does not answer'));
       this.metricsServer = served.server;
       this.metricsPort = served.port;
     }
@@ -85,11 +98,16 @@ export class QueueWorker {
         this.metrics.jobsFailed.inc();
         this.logger.error('job failed', { queue: name, jobId: job?.id, error: err.message });
       });
-      worker.on('error', (err) => this.logger.warn('worker error', { queue: name, error: err.message }));
+      worker.on('error', (err) => {
+        // BullMQ repeats a connection's error on each reconnect attempt, for every partition.
+        if (err.message !== this.lastWorkerError) this.logger.warn('worker error', { queue: name, error: err.message });
+        this.lastWorkerError = err.message;
+      });
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     await this.beat();
+    this.watch.start();
     // Consume only the partitions this worker holds the lease of; stand by for the others.
     this.leases = new PartitionLeases(this.redis, this.keys, this.config.serverId, this.config.queuePartitions, {
       acquired: (p) => { void this.workers[p]?.resume(); },
@@ -107,6 +125,7 @@ export class QueueWorker {
   async stop(timeoutMs = 10_000): Promise<boolean> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.countsTimer) clearInterval(this.countsTimer);
+    this.watch.stop();
     const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
     const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
     // Only once its jobs are done (or given up on) may another worker take the partitions.

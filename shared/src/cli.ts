@@ -50,6 +50,9 @@ export function programArgv(argv: readonly string[] = process.argv, env: NodeJS.
   return [...argv];
 }
 
+/** How long a stop may take past DRAIN_TIMEOUT_MS to say goodbye to Redis before the process exits regardless. */
+export const STOP_GRACE_MS = 5000;
+
 /** A long-running program: started once, stopped once on SIGTERM/SIGINT. */
 export interface Service {
   start(): Promise<unknown>;
@@ -87,6 +90,12 @@ export function runService(p: ServiceProgram): void {
       if (stopping) return;
       stopping = true;
       logger.info('stopping', { signal });
+      // Redis may not answer (a black-holed network): the stop itself is bounded too.
+      const limitMs = config.drainTimeoutMs + STOP_GRACE_MS;
+      setTimeout(() => {
+        logger.error(`did not stop within ${limitMs} ms (DRAIN_TIMEOUT_MS + ${STOP_GRACE_MS}): exiting anyway; unfinished jobs are re-run by another worker`);
+        process.exit(1);
+      }, limitMs).unref();
       service.stop().then(() => process.exit(0), (err: Error) => {
         logger.error('shutdown failed', { error: err.message });
         process.exit(1);

@@ -68,7 +68,7 @@ export const SETTINGS = {
   serverApiKey: { env: 'SERVER_API_KEY', flag: '--server-api-key <key>', kind: 'string', defaultValue: undefined,
     describe: 'the key of the server API and of the guarded HTTP reads (at least 24 characters)' },
   redisCutoffMs: { env: 'REDIS_CUTOFF_MS', flag: '--redis-cutoff-ms <ms>', kind: 'int', min: 1000, defaultValue: '10000',
-    describe: 'a push server that has not reached Redis this long closes its connections (1013) until Redis answers again' },
+    describe: 'a push server that has not reached Redis this long closes its connections (1013) until Redis answers again; a worker says it is cut off' },
   trustProxy: { env: 'TRUST_PROXY', flag: '--trust-proxy <list>', kind: 'string', defaultValue: undefined,
     describe: 'comma list of proxy addresses or CIDRs whose X-Forwarded-For gives the client address' },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: '--allowed-origins <list>', kind: 'string', defaultValue: undefined,

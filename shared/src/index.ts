@@ -6,6 +6,7 @@ export * from './jobs.js';
 export * from './scripts.js';
 export * from './channel-store.js';
 export * from './redis.js';
+export * from './redis-watch.js';
 export * from './logger.js';
 export * from './client.js';
 export * from './queues.js';

@@ -18,10 +18,13 @@ export function createRegistry(): Registry {
 }
 
 /**
- * Serves `GET /metrics` (and `GET /health`) for one registry on its own port (0 picks one):
- * workers have no other HTTP port, and push servers under pm2 cluster mode share theirs.
+ * Serves `GET /metrics` (and `GET /health`, and `GET /ready` when `ready` is given: 200, or 503
+ * with the reason it returns) for one registry on its own port (0 picks one): workers have no
+ * other HTTP port, and push servers under pm2 cluster mode share theirs.
  */
-export async function serveMetrics(registry: Registry, port: number, host: string): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(
+  registry: Registry, port: number, host: string, ready?: () => string | undefined,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       registry.metrics().then((text) => {
@@ -31,6 +34,12 @@ export async function serveMetrics(registry: Registry, port: number, host: strin
       return;
     }
     if (req.url === '/health') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"status":"ok"}'); return; }
+    if (req.url === '/ready' && ready) {
+      const reason = ready();
+      res.writeHead(reason === undefined ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reason === undefined ? { status: 'ready' } : { status: 'unavailable', reason }));
+      return;
+    }
     res.writeHead(404);
     res.end('not found: try /metrics\n');
   });

@@ -150,6 +150,9 @@ export class InboundQueues {
       defaultJobOptions: INBOUND_JOB_OPTIONS,
       streams: { events: { maxLen: 1000 } },
     }));
+    // A Queue re-emits its connection's errors, and prints them raw with no listener; the
+    // connection itself logs each one once (createRedis).
+    for (const q of this.queues) q.on('error', () => undefined);
     this.producers = this.queues.map((q, p) => new PartitionProducer(q, p, options.origin, options.lingerMs ?? 0));
   }
 

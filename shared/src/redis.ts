@@ -26,6 +26,12 @@ export interface RedisConnectOptions {
   commandTimeoutMs?: number;
 }
 
+/**
+ * No command on a program's main Redis connection waits longer than this for its answer (the
+ * BullMQ connections block by design and are bounded by leases and job locks instead).
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 5000;
+
 /** Delay between reconnect attempts: quick at first, at most 2 s. */
 export function reconnectDelay(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 6), 2000);

@@ -1,10 +1,23 @@
 /**
  * A test client that behaves like a well-written chat client: when its push server closes the
- * connection it reconnects to another one, re-joins with `since`, and resends every message that
- * was not acknowledged, with the same id.
+ * connection it reconnects (to the next URL, with exponential backoff and jitter), re-joins with
+ * `since`, and resends every message that was not acknowledged, with the same id; a send answered
+ * `overloaded` is retried the same way.
  */
 import WebSocket from 'ws';
-import { ChatClient, ChatError, type MessageFrame, type SocketLike } from '@chat/shared';
+import { ChatClient, ChatError, ErrorCode, type MessageFrame, type SocketLike } from '@chat/shared';
+
+export interface ResilientOptions {
+  /** Connect from this loopback address (127.0.0.2, …) to act as a different client address. */
+  localAddress?: string;
+  /** Give up reconnecting after this long without a connection (default 60 s). */
+  giveUpMs?: number;
+}
+
+/** Full jitter over an exponential backoff: 50 ms doubling to 2 s, each wait a random 50–100 % of it. */
+export function backoffMs(attempt: number): number {
+  return Math.min(50 * 2 ** attempt, 2000) * (0.5 + Math.random() / 2);
+}
 
 export class ResilientSender {
   readonly acked = new Set<string>();
@@ -14,6 +27,8 @@ export class ResilientSender {
    */
   readonly received: MessageFrame[] = [];
   reconnects = 0;
+  /** When the last (re)connect completed: joined, history in. */
+  connectedAt = 0;
   /** Close codes of the connections this sender lost. */
   readonly closeCodes: number[] = [];
   private client: ChatClient | undefined;
@@ -22,13 +37,15 @@ export class ResilientSender {
   private readonly session = `s${Math.random().toString(36).slice(2, 12)}`;
   private reconnecting: Promise<void> | undefined;
 
-  constructor(private readonly urls: () => string[], readonly user: string, readonly channel: string) {}
+  constructor(private readonly urls: () => string[], readonly user: string, readonly channel: string, private readonly options: ResilientOptions = {}) {}
 
   async connect(): Promise<void> {
+    const giveUpAt = Date.now() + (this.options.giveUpMs ?? 60_000);
+    const socket = (u: string): SocketLike => new WebSocket(u, { localAddress: this.options.localAddress }) as unknown as SocketLike;
     for (let attempt = 0; ; attempt++) {
       for (const url of this.urls()) {
         try {
-          const client = await ChatClient.connect(url, { user: this.user, session: this.session, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 3000 });
+          const client = await ChatClient.connect(url, { user: this.user, session: this.session, socket, timeoutMs: 3000 });
           const take = (m: MessageFrame): void => {
             if (m.channel !== this.channel) return;
             this.lastSeq = Math.max(this.lastSeq, m.seq);
@@ -43,8 +60,14 @@ export class ResilientSender {
             this.lastSeq = Math.max(this.lastSeq, h.seq);
           });
           client.on('message', take);
-          await client.join(this.channel, this.lastSeq === 0 ? undefined : this.lastSeq);
+          try {
+            await client.join(this.channel, this.lastSeq === 0 ? undefined : this.lastSeq);
+          } catch (err) {
+            void client.close();
+            throw err;
+          }
           this.client = client;
+          this.connectedAt = Date.now();
           // Like a real client: reconnect as soon as the server goes away, not only on the next send.
           client.on('close', (c) => { if (this.closing) return; this.closeCodes.push(c.code); void this.reconnect(); });
           return;
@@ -52,8 +75,8 @@ export class ResilientSender {
           // That server is draining or gone: try the next one.
         }
       }
-      if (attempt > 100) throw new Error(`${this.user} could not reconnect`);
-      await new Promise((r) => setTimeout(r, 50));
+      if (Date.now() > giveUpAt) throw new Error(`${this.user} could not reconnect within ${this.options.giveUpMs ?? 60_000} ms`);
+      await new Promise((r) => setTimeout(r, backoffMs(attempt)));
     }
   }
 
@@ -67,7 +90,7 @@ export class ResilientSender {
 
   /** Sends until acknowledged, reconnecting (and resending with the same id) as needed. */
   async send(text: string, id: string): Promise<void> {
-    for (;;) {
+    for (let busy = 0; ; ) {
       const client = this.client;
       if (!client || !client.isOpen) {
         await this.reconnect();
@@ -78,6 +101,10 @@ export class ResilientSender {
         this.acked.add(id);
         return;
       } catch (err) {
+        if (err instanceof ChatError && err.code === ErrorCode.Overloaded) {
+          await new Promise((r) => setTimeout(r, backoffMs(busy++)));
+          continue;
+        }
         if (!(err instanceof ChatError) || err.code !== 'closed') throw err;
       }
     }
