@@ -29,6 +29,12 @@ export class ResilientSender {
   reconnects = 0;
   /** When the last (re)connect completed: joined, history in. */
   connectedAt = 0;
+  /** The push server of the current connection (from its welcome). */
+  serverId = '';
+  /** Connection attempts that failed (refused, timed out, closed before the join completed). */
+  failedAttempts = 0;
+  /** Why the last failed attempt failed. */
+  lastError = '';
   /** Close codes of the connections this sender lost. */
   readonly closeCodes: number[] = [];
   private client: ChatClient | undefined;
@@ -68,11 +74,14 @@ export class ResilientSender {
           }
           this.client = client;
           this.connectedAt = Date.now();
+          this.serverId = client.welcome.serverId;
           // Like a real client: reconnect as soon as the server goes away, not only on the next send.
           client.on('close', (c) => { if (this.closing) return; this.closeCodes.push(c.code); void this.reconnect(); });
           return;
-        } catch {
+        } catch (err) {
           // That server is draining or gone: try the next one.
+          this.failedAttempts++;
+          this.lastError = (err as Error).message;
         }
       }
       if (Date.now() > giveUpAt) throw new Error(`${this.user} could not reconnect within ${this.options.giveUpMs ?? 60_000} ms`);

@@ -7,10 +7,12 @@ const HUNG_GRACE_MS = 2000;
 
 export async function waitFor<T>(
   check: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
+  /** What was waited for; a function is asked at the time of failure (to say how far it got). */
+  what: string | (() => string),
   timeoutMs = 10_000,
   intervalMs = 25,
 ): Promise<T> {
+  const say = (): string => (typeof what === 'function' ? what() : what);
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -24,11 +26,11 @@ export async function waitFor<T>(
       hung,
     ]);
     clearTimeout(timer);
-    if ('hung' in outcome) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (the last check never returned)`);
+    if ('hung' in outcome) throw new Error(`timed out after ${timeoutMs} ms waiting for ${say()} (the last check never returned)`);
     if ('error' in outcome) lastError = outcome.error;
     else if (outcome.value !== undefined && outcome.value !== false) return outcome.value as T;
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${say()}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
