@@ -23,7 +23,7 @@ export interface MemberSink {
   /** The client's session id (`session` query parameter), '' when none: lets it reclaim its name. */
   readonly session: string;
   /** Sends an already-serialised frame (text) of the given type. */
-  sendFrame(frame: Buffer | string, type: 'history' | 'presence'): void;
+  sendFrame(frame: Buffer | string, type: 'history' | 'presence' | 'typing' | 'receipts'): void;
   /** Sends a stored message, framed once for every member. */
   sendMessage(frame: WireFrame): void;
   readonly isOpen: boolean;
@@ -59,13 +59,16 @@ interface LocalChannel {
   /** Resolves once `presence` holds the names read from Redis. */
   presenceRead: Promise<void> | undefined;
   flushTimer: NodeJS.Timeout | undefined;
+  /** Read markers that moved since the last `receipts` frame (user → seq), and its timer. */
+  receipts: Map<string, number>;
+  receiptsTimer: NodeJS.Timeout | undefined;
   /** The channel's stored seq at the previous gap check: older messages should have arrived by now. */
   checkedSeq: number;
 }
 
 export interface HubOptions {
   historyLimit: number;
-  /** Presence diffs are sent at most this often per channel. */
+  /** Presence diffs (and receipts) are sent at most this often per channel. */
   presenceIntervalMs: number;
   /** Whether one user may hold its name from several connections (authenticated users). */
   allowSameUser: boolean;
@@ -109,7 +112,12 @@ export class ChannelHub {
 
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const local of this.channels.values()) if (local.flushTimer) clearTimeout(local.flushTimer);
+    for (const local of this.channels.values()) this.clearTimers(local);
+  }
+
+  private clearTimers(local: LocalChannel): void {
+    if (local.flushTimer) clearTimeout(local.flushTimer);
+    if (local.receiptsTimer) clearTimeout(local.receiptsTimer);
   }
 
   /** The full presence frame of a channel the member joined, from this server's copy. */
@@ -144,7 +152,7 @@ export class ChannelHub {
     if (!local) {
       local = {
         members: new Map([[member.id, sub]]), routed: Promise.resolve(), presence: new LocalPresence(),
-        presenceRead: undefined, flushTimer: undefined, checkedSeq: 0,
+        presenceRead: undefined, flushTimer: undefined, receipts: new Map(), receiptsTimer: undefined, checkedSeq: 0,
       };
       this.channels.set(channel, local);
       local.routed = this.routes.add(channel);
@@ -161,7 +169,8 @@ export class ChannelHub {
         throw new NameTakenError(`${member.user} is already in ${channel}: connect with another name`);
       }
       await this.presenceReady(local, channel);
-      const read = await this.store.read(channel, since === undefined ? { last: this.options.historyLimit } : { since, cap: MAX_SINCE_MESSAGES });
+      const query = since === undefined ? { last: this.options.historyLimit } : { since, cap: MAX_SINCE_MESSAGES };
+      const read = await this.store.read(channel, query, member.user);
       if (this.channels.get(channel)?.members.get(member.id) !== sub) return; // left or re-joined meanwhile
       if (member.isOpen) {
         member.sendFrame(historyFrameJson(channel, read), 'history');
@@ -194,7 +203,7 @@ export class ChannelHub {
     // Issued before the route removal on the same connection, so Redis runs them in this order.
     this.presence.release(channel, member.id).catch((err: Error) => this.logger.warn('presence release failed', { channel, error: err.message }));
     if (local.members.size === 0) {
-      if (local.flushTimer) clearTimeout(local.flushTimer);
+      this.clearTimers(local);
       this.channels.delete(channel);
       this.routes.remove(channel).catch((err: Error) => this.logger.warn('unroute failed', { channel, error: err.message }));
     } else {
@@ -204,11 +213,13 @@ export class ChannelHub {
   }
 
   /**
-   * Delivers one payload from this server's inbox: stored messages of one channel (frames in
-   * seq order, one per line), or a presence change.
+   * Delivers one payload from this server's inbox: stored events of one channel (frames in seq
+   * order, one per line), or a presence change, a typing notice, a moved read marker.
    */
   dispatch(payload: string): void {
     if (payload.startsWith('p\n')) { this.presenceEvent(payload); return; }
+    if (payload.startsWith('t\n')) { this.typingEvent(payload); return; }
+    if (payload.startsWith('r\n')) { this.receiptEvent(payload); return; }
     for (let start = 0; start < payload.length;) {
       let end = payload.indexOf('\n', start);
       if (end < 0) end = payload.length;
@@ -236,6 +247,33 @@ export class ChannelHub {
     local.flushTimer = setTimeout(() => {
       local.flushTimer = undefined;
       this.flushPresence(event.channel, local);
+    }, this.options.presenceIntervalMs);
+  }
+
+  /** "t\n<channel>\n<user>": to the channel's members here that have their history, except the typer's own connections. */
+  private typingEvent(payload: string): void {
+    const [, channel, user] = payload.split('\n');
+    const local = channel === undefined ? undefined : this.channels.get(channel);
+    if (!local || user === undefined) return;
+    const frame = Buffer.from(JSON.stringify({ type: 'typing', channel, user }));
+    for (const sub of local.members.values()) {
+      if (sub.presenceSent && sub.member.user !== user && sub.member.isOpen) sub.member.sendFrame(frame, 'typing');
+    }
+  }
+
+  /** "r\n<channel>\n<user>\n<seq>": kept until the channel's next `receipts` frame (coalesced like presence). */
+  private receiptEvent(payload: string): void {
+    const [, channel, user, seqText] = payload.split('\n');
+    const local = channel === undefined ? undefined : this.channels.get(channel);
+    const seq = Number(seqText);
+    if (!local || user === undefined || !Number.isSafeInteger(seq)) return;
+    local.receipts.set(user, Math.max(seq, local.receipts.get(user) ?? 0));
+    local.receiptsTimer ??= setTimeout(() => {
+      local.receiptsTimer = undefined;
+      const read = Object.fromEntries(local.receipts);
+      local.receipts.clear();
+      const frame = Buffer.from(JSON.stringify({ type: 'receipts', channel, read }));
+      for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendFrame(frame, 'receipts');
     }, this.options.presenceIntervalMs);
   }
 

@@ -5,8 +5,10 @@
 import type { WebSocket } from 'ws';
 import {
   AuthError, CloseCode, ErrorCode, errorFrame, parseClientFrame, type ChannelAccess, type ClientFrame, type ErrorFrame, type Identity,
-  type InboundMessage, type Logger, type SendFrame, type ServerFrame, type TokenVerifier,
+  type InboundMessage, type Logger, type PageRequestFrame, type ReadFrame, type SendFrame, type ServerFrame, type TokenVerifier,
+  type UpdateRequestFrame,
 } from '@chat/shared';
+import { TypingThrottle, type ChatEvents } from './chat-events.js';
 import { NameTakenError, type ChannelHub, type MemberSink } from './channel-hub.js';
 import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js';
 import { OverloadedError } from './admission.js';
@@ -22,6 +24,8 @@ export interface ConnectionDeps {
   /** Verifies `refresh` tokens; disabled when authentication is off. */
   verifier: TokenVerifier;
   enqueue(message: InboundMessage): Promise<void>;
+  /** Update checks, pages, read markers and typing (SPEC §3 "Chat events"). */
+  events: ChatEvents;
   logger: Logger;
   maxTextBytes: number;
   rateLimit: number;
@@ -41,6 +45,12 @@ export function floodLimit(rateBurst: number): number {
   return Math.max(100, 2 * rateBurst);
 }
 
+/**
+ * Typing notices are the first thing dropped for a client that reads slowly: none is written
+ * while this much is still unsent to it.
+ */
+export const TYPING_DROP_BUFFER_BYTES = 16 * 1024;
+
 /** Longest a timer may wait (setTimeout's limit); a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -57,6 +67,7 @@ export class ClientConnection implements MemberSink {
   private closing = false;
   private sentIds = 0;
   private corked = false;
+  private readonly typingThrottle = new TypingThrottle();
   /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
   private get raw(): Socket | undefined {
     return (this.socket as unknown as { _socket?: Socket })._socket;
@@ -102,6 +113,10 @@ export class ClientConnection implements MemberSink {
   /** Sends a serialised frame. */
   sendFrame(frame: Buffer | string, type: ServerFrame['type']): void {
     if (!this.canSend()) return;
+    if (type === 'typing' && this.socket.bufferedAmount > TYPING_DROP_BUFFER_BYTES) {
+      this.deps.metrics.typingDropped.inc();
+      return;
+    }
     this.socket.send(frame, { binary: false });
     if (type === 'message') this.deps.metrics.delivered++; else this.deps.metrics.framesOut.inc({ type });
   }
@@ -239,6 +254,7 @@ export class ClientConnection implements MemberSink {
       case 'leave':
         if (!this.deps.hub.leave(this, frame.channel)) { this.notJoined(frame.channel); return; }
         this.channels.delete(frame.channel);
+        this.typingThrottle.forget(frame.channel);
         this.send({ type: 'left', channel: frame.channel });
         return;
       case 'presence': {
@@ -249,6 +265,21 @@ export class ClientConnection implements MemberSink {
       }
       case 'message':
         await this.message(frame);
+        return;
+      case 'edit':
+      case 'delete':
+      case 'react':
+      case 'unreact':
+        await this.update(frame);
+        return;
+      case 'typing':
+        await this.typing(frame.channel);
+        return;
+      case 'read':
+        await this.read(frame);
+        return;
+      case 'page':
+        await this.page(frame);
         return;
       case 'refresh':
         await this.refresh(frame.token);
@@ -262,29 +293,77 @@ export class ClientConnection implements MemberSink {
 
   private async message(frame: SendFrame): Promise<void> {
     const id = frame.id ?? `${this.id}.${++this.sentIds}`;
-    // The common case is decided without a promise: joined with write access.
-    const access = this.channels.get(frame.channel);
-    if (access === undefined) { this.notJoined(frame.channel, id); return; }
-    if (access !== 'write' && !(await this.widenToWrite(frame.channel, id))) return;
-    if (!this.bucket.take()) {
-      this.refuse(errorFrame(ErrorCode.RateLimited,
-        `more than ${this.deps.rateLimit} messages/s: slow down and resend with the same id`, { ref: id, channel: frame.channel }));
-      return;
-    }
+    // The common case is decided without a promise: joined with write access, within the rate.
+    const may = this.mayChange(frame.channel, id);
+    if (may !== true && !(await may)) return;
+    await this.enqueueAndAck({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
+  }
+
+  /** edit, delete, react, unreact: checked (SPEC "Precise rules"), then queued like a message. */
+  private async update(frame: UpdateRequestFrame): Promise<void> {
+    const id = frame.id ?? `${this.id}.${++this.sentIds}`;
+    const may = this.mayChange(frame.channel, id);
+    if (may !== true && !(await may)) return;
+    const refusal = await this.deps.events.refusal(frame, this.user);
+    if (refusal) { this.send(errorFrame(refusal.code, refusal.message, { ref: id, channel: frame.channel })); return; }
+    await this.enqueueAndAck(this.deps.events.inbound(frame, id, this.user));
+  }
+
+  /**
+   * Whether this connection may change the channel now (joined, write access, within RATE_LIMIT);
+   * answers the refusal itself. Synchronous unless the write must be asked of the authorizer.
+   */
+  private mayChange(channel: string, id: string): boolean | Promise<boolean> {
+    const access = this.channels.get(channel);
+    if (access === undefined) { this.notJoined(channel, id); return false; }
+    if (access !== 'write') return this.widenToWrite(channel, id).then((ok) => ok && this.withinRate(channel, id));
+    return this.withinRate(channel, id);
+  }
+
+  private withinRate(channel: string, id: string): boolean {
+    if (this.bucket.take()) return true;
+    this.refuse(errorFrame(ErrorCode.RateLimited,
+      `more than ${this.deps.rateLimit} messages/s: slow down and resend with the same id`, { ref: id, channel }));
+    return false;
+  }
+
+  private async enqueueAndAck(message: InboundMessage): Promise<void> {
+    const { id, channel } = message;
     try {
-      await this.deps.enqueue({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
-      this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${frame.channel}"}`, 'ack');
+      await this.deps.enqueue(message);
+      this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${channel}"}`, 'ack');
     } catch (err) {
-      if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel: frame.channel }));
-      else this.fail(err, frame.channel, id);
+      if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel }));
+      else this.fail(err, channel, id);
     }
+  }
+
+  /** Typing needs the channel joined with write access; one per channel per window goes on. */
+  private async typing(channel: string): Promise<void> {
+    const access = this.channels.get(channel);
+    if (access === undefined) { this.notJoined(channel); return; }
+    if (!this.typingThrottle.pass(channel)) return;
+    if (access !== 'write' && !(await this.widenToWrite(channel, undefined))) return;
+    // Best effort: a typing notice lost to a Redis hiccup is not worth an error frame.
+    await this.deps.events.typing(channel, this.user)
+      .catch((err: Error) => this.deps.logger.debug('typing not forwarded', { channel, error: err.message }));
+  }
+
+  private async read(frame: ReadFrame): Promise<void> {
+    if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel); return; }
+    await this.deps.events.read(frame.channel, this.user, frame.seq);
+  }
+
+  private async page(frame: PageRequestFrame): Promise<void> {
+    if (!this.channels.has(frame.channel)) { this.notJoined(frame.channel); return; }
+    this.sendFrame(await this.deps.events.page(frame), 'page');
   }
 
   /**
    * A write to a channel joined read-only: asked of the authorizer (claims, then the hook with
    * action "write"); answers `forbidden` itself when refused.
    */
-  private async widenToWrite(channel: string, ref: string): Promise<boolean> {
+  private async widenToWrite(channel: string, ref: string | undefined): Promise<boolean> {
     try {
       const granted = await this.deps.authorizer.authorize(this.identity, channel, 'write');
       if (this.channels.has(channel)) this.channels.set(channel, granted);

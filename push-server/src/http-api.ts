@@ -3,7 +3,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  ChannelStore, historyFrame, isValidChannel, MAX_SINCE_MESSAGES, type Logger, type RedisClient, type RedisKeys, type Registry,
+  ChannelStore, DEFAULT_PAGE_LIMIT, historyFrame, isValidChannel, MAX_PAGE_LIMIT, MAX_SINCE_MESSAGES, type Logger, type MessageFrame,
+  type RedisClient, type RedisKeys, type Registry,
 } from '@chat/shared';
 import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js';
 import { HttpUnauthorized, type HttpAuth } from './http-auth.js';
@@ -116,11 +117,32 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     json(res, 200, { channel: name, users: await PresenceStore.names(deps.redis, deps.keys, name) });
     return;
   }
+  const receipts = /^\/channels\/([^/]+)\/receipts$/.exec(path);
+  if (receipts) {
+    const name = decodeURIComponent(receipts[1] as string);
+    if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
+    await mayRead(deps, req, name);
+    json(res, 200, { channel: name, read: await deps.store.receipts(name) });
+    return;
+  }
   const match = /^\/channels\/([^/]+)\/messages$/.exec(path);
   if (match) {
     const name = decodeURIComponent(match[1] as string);
     if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
     await mayRead(deps, req, name);
+    if (url.searchParams.has('before')) {
+      // Scroll-back: a page of messages before a seq (an empty `before` pages from the newest).
+      if (url.searchParams.has('since')) { httpError(res, 400, 'bad_request', 'use either "before" or "since", not both'); return; }
+      const before = intParam(url, 'before', 1, Number.MAX_SAFE_INTEGER);
+      const pageLimit = intParam(url, 'limit', 1, MAX_PAGE_LIMIT);
+      for (const p of [before, pageLimit]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
+      const page = await deps.store.page(name, (before as number | undefined) ?? 0, (pageLimit as number | undefined) ?? DEFAULT_PAGE_LIMIT);
+      json(res, 200, {
+        channel: name, ...(before === undefined ? {} : { before }),
+        messages: page.frames.map((f) => JSON.parse(f) as MessageFrame), more: page.more,
+      });
+      return;
+    }
     const limit = intParam(url, 'limit', 1, MAX_SINCE_MESSAGES);
     const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
     for (const p of [limit, since]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }

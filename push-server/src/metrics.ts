@@ -18,6 +18,7 @@ export class PushMetrics {
   /** Messages written to member sockets: a plain count on the hot path, folded into the counters when scraped. */
   delivered = 0;
   readonly slowClientDisconnects = new Counter({ name: 'chat_slow_client_disconnects_total', help: 'Connections closed with 1013 (send buffer full)', registers: [] });
+  readonly typingDropped = new Counter({ name: 'chat_typing_dropped_total', help: 'Typing notices not written to a member that reads slowly', registers: [] });
   readonly floodDisconnects = new Counter({ name: 'chat_flood_disconnects_total', help: 'Connections closed with 1008 (persistent flooding)', registers: [] });
   readonly upgradesRefused = new Counter({ name: 'chat_upgrades_refused_total', help: 'WebSocket upgrades refused, by HTTP status', labelNames: ['status'], registers: [] });
   readonly redisReconnects = new Counter({ name: 'chat_redis_reconnects_total', help: 'Redis connections restored after a loss', registers: [] });
@@ -43,7 +44,7 @@ export class PushMetrics {
     this.queueWaiting = new Gauge({ name: 'chat_queue_waiting', help: 'Waiting jobs over all inbound partitions (last poll)', registers: [], collect() { this.set(queueWaiting()); } });
     const all: Array<Parameters<Registry['registerMetric']>[0]> = [
       this.connections, this.joins, this.framesIn, this.framesOut, this.errors, this.enqueueLatency, this.deliveries,
-      this.slowClientDisconnects, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting, this.gapFills,
+      this.slowClientDisconnects, this.typingDropped, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting, this.gapFills,
     ] as never;
     for (const m of all) this.registry.registerMetric(m);
   }

@@ -16,6 +16,7 @@ import { AuthHook } from './auth-hook.js';
 import { TrustedProxies } from './client-address.js';
 import { ChannelAuthorizer } from './channel-authorizer.js';
 import { ChannelHub } from './channel-hub.js';
+import { ChatEvents } from './chat-events.js';
 import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
 import { HttpAuth } from './http-auth.js';
@@ -50,6 +51,7 @@ export class PushServer {
   private readonly store: ChannelStore;
   private readonly queues: InboundQueues;
   private readonly hub: ChannelHub;
+  private readonly events: ChatEvents;
   private readonly routing: RoutingRegistry;
   private readonly presence: PresenceStore;
   private readonly gate: UpgradeGate;
@@ -129,6 +131,7 @@ export class PushServer {
       onBehind: (channel) => this.inbox.refresh(channel),
       onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
+    this.events = new ChatEvents(this.store);
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
       redis: this.redis,
@@ -272,6 +275,7 @@ export class PushServer {
       authorizer: this.authorizer,
       verifier: this.verifier,
       enqueue: (m) => this.enqueue(m),
+      events: this.events,
       logger: this.logger,
       maxTextBytes: this.config.maxTextBytes,
       rateLimit: this.config.rateLimit,

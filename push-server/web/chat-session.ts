@@ -153,11 +153,13 @@ export class ChatSession {
     client.on('history', (h) => {
       if (h.channel !== channel) return;
       const first = !this.joinedOnce;
-      for (const m of h.messages) this.accept(m);
+      // Updates (with since) only move the stream on here; the page shows messages (issue 17 shows updates).
+      for (const m of h.messages) if (m.type === 'message') this.accept(m); else this.lastSeq = Math.max(this.lastSeq, m.seq);
       if (!h.complete && (!first || h.messages.length > 0)) this.on.gap();
       this.lastSeq = Math.max(this.lastSeq, h.seq);
     });
     client.on('message', (m) => { if (m.channel === channel) this.accept(m); });
+    client.on('update', (u) => { if (u.channel === channel) this.lastSeq = Math.max(this.lastSeq, u.seq); });
     client.on('presence', (p) => { if (p.channel === channel) this.applyPresence(p); });
     client.on('error', (e) => {
       if (e.code === 'name_taken' || e.ref !== undefined) return; // handled by the request's promise

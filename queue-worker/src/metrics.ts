@@ -9,6 +9,7 @@ export class WorkerMetrics {
   readonly jobsFailed = new Counter({ name: 'chat_jobs_failed_total', help: 'Inbound jobs failed (data that can never be stored)', registers: [] });
   readonly stored = new Counter({ name: 'chat_messages_stored_total', help: 'Messages stored and routed', registers: [] });
   readonly duplicates = new Counter({ name: 'chat_messages_duplicate_total', help: 'Messages skipped as already stored (retries)', registers: [] });
+  readonly dropped = new Counter({ name: 'chat_updates_dropped_total', help: 'Updates that changed nothing when stored (target deleted or trimmed, a no-op reaction)', registers: [] });
   readonly jobDuration = new Histogram({ name: 'chat_job_duration_seconds', help: 'Time to persist and route one job', buckets: LATENCY_BUCKETS, registers: [] });
   readonly endToEnd = new Histogram({
     name: 'chat_enqueue_to_publish_seconds', help: 'From a message received by its producer to it stored and published (producer and worker clocks)',
@@ -25,7 +26,7 @@ export class WorkerMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
-    const all = [this.jobs, this.jobsFailed, this.stored, this.duplicates, this.jobDuration, this.endToEnd, this.redisReconnects, this.queueJobs];
+    const all = [this.jobs, this.jobsFailed, this.stored, this.duplicates, this.dropped, this.jobDuration, this.endToEnd, this.redisReconnects, this.queueJobs];
     for (const m of all) this.registry.registerMetric(m as never);
   }
 }

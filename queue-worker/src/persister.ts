@@ -1,5 +1,5 @@
 /**
- * Turns one inbound job into stored, routed messages: groups the batch by channel (keeping each
+ * Turns one inbound job into stored, routed events (messages and updates): groups the batch by channel (keeping each
  * channel's order) and runs the channel's atomic Lua step for each group. Redis errors are
  * retried inside the job rather than failing it, so a later job of the partition can never
  * overtake an earlier one; a job abandoned by a dead worker is re-run from the front of its queue
@@ -12,6 +12,8 @@ import { checkInboundJob, type ChannelStore, type InboundJobData, type InboundMe
 export interface PersistResult {
   stored: number;
   duplicates: number;
+  /** Updates that found nothing to change (target deleted, trimmed, not the author's, a no-op reaction). */
+  dropped: number;
 }
 
 /** Thrown for job data that can never be stored; the job fails and stays visible. */
@@ -34,12 +36,15 @@ export class Persister {
       const group = groups.get(m.channel);
       if (group) group.push(m); else groups.set(m.channel, [m]);
     }
-    const result: PersistResult = { stored: 0, duplicates: 0 };
+    const result: PersistResult = { stored: 0, duplicates: 0, dropped: 0 };
     const pending = [...groups];
     const run = async (): Promise<void> => {
       for (let next = pending.shift(); next; next = pending.shift()) {
         const seqs = await this.persistWithRetry(next[0], next[1]);
-        for (const s of seqs) if (Number(s) > 0) result.stored++; else result.duplicates++;
+        for (const s of seqs) {
+          const seq = Number(s);
+          if (seq > 0) result.stored++; else if (seq === 0) result.duplicates++; else result.dropped++;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, groups.size) }, run));

@@ -159,6 +159,7 @@ export class QueueWorker {
       this.metrics.jobs.inc();
       this.metrics.stored.inc(result.stored);
       this.metrics.duplicates.inc(result.duplicates);
+      this.metrics.dropped.inc(result.dropped);
       this.counts.jobs++;
       this.counts.stored += result.stored;
       this.counts.duplicates += result.duplicates;

@@ -3,38 +3,60 @@
  * consistent history reads the push servers, the HTTP API and the CLI use.
  */
 import type { InboundMessage } from './jobs.js';
-import { dedupKey, frameTail } from './jobs.js';
+import { dedupKey, frameTail, updateArgs } from './jobs.js';
 import { RedisKeys } from './keys.js';
-import type { HistoryFrame, MessageFrame } from './protocol.js';
+import type { ChannelEvent, HistoryFrame, MessageFrame } from './protocol.js';
 import { MAX_SINCE_MESSAGES } from './protocol.js';
 import { callScript, registerScripts, type RedisClient } from './scripts.js';
+
+/** How long one user's typing notices in a channel are coalesced into one (SPEC §3). */
+export const TYPING_WINDOW_MS = 2000;
 
 export interface HistoryRead {
   /** The channel's latest seq (0 when nothing was ever stored or the channel expired). */
   seq: number;
   complete: boolean;
-  /** Message frames as JSON strings, oldest first: exactly what members receive. */
+  /** Event frames (messages, and with `since` updates) as JSON strings, oldest first: exactly what members receive. */
   frames: string[];
+  /** The reader's read marker (0 with no reader or none set). */
+  read: number;
+  /** Messages by others after the marker, not deleted, up to MAX_UNREAD_COUNT (0 with no reader). */
+  unread: number;
+}
+
+export interface PageRead {
+  /** Message frames, oldest first. */
+  frames: string[];
+  /** Whether an older retained message exists. */
+  more: boolean;
 }
 
 export type HistoryQuery = { last: number } | { since: number; cap?: number };
+
+/** What a push server checks of an update's target before acknowledging it. */
+export type TargetState =
+  /** Past the channel's latest seq: maybe still in the queue; the worker decides. */
+  | { state: 'pending' }
+  /** Not a retained message: trimmed, never stored, or an update's seq. */
+  | { state: 'missing' }
+  | { state: 'message'; message: MessageFrame };
 
 export class ChannelStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
-    private readonly retentionMs: number,
+    readonly retentionMs: number,
   ) {
     registerScripts(redis);
   }
 
   /**
-   * Stores messages of one channel in the given order and publishes each to the live push
-   * servers routed for the channel. Returns each message's seq, 0 for a duplicate.
+   * Stores events of one channel in the given order and publishes each to the live push servers
+   * routed for the channel. Returns each event's seq, 0 for a duplicate, -1 for a dropped update.
    */
   async persist(channel: string, messages: readonly InboundMessage[]): Promise<number[]> {
     const args: (string | number)[] = [this.retentionMs, this.keys.inboxRoute(channel)];
-    for (const m of messages) args.push(dedupKey(m), frameTail(m));
+    for (const m of messages) args.push(dedupKey(m), frameTail(m), updateArgs(m));
     return callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
   }
 
@@ -43,20 +65,75 @@ export class ChannelStore {
     return Number((await this.redis.get(this.keys.channelSeq(channel))) ?? 0);
   }
 
-  async read(channel: string, query: HistoryQuery): Promise<HistoryRead> {
-    const keys = [this.keys.channelMessages(channel), this.keys.channelSeq(channel), this.keys.channelIds(channel)];
+  private readKeys(channel: string): string[] {
+    return [this.keys.channelMessages(channel), this.keys.channelSeq(channel), this.keys.channelIds(channel),
+      this.keys.channelEvents(channel), this.keys.channelReads(channel)];
+  }
+
+  /** History as a join gets it; with `reader`, that user's read marker and unread count too. */
+  async read(channel: string, query: HistoryQuery, reader = ''): Promise<HistoryRead> {
     const args: (string | number)[] = 'last' in query
-      ? [this.retentionMs, 'last', query.last]
-      : [this.retentionMs, 'since', query.since, query.cap ?? MAX_SINCE_MESSAGES];
-    const reply = await callScript<(string | number)[]>(this.redis, 'chatReadHistory', keys, args);
-    return { seq: Number(reply[0]), complete: Number(reply[1]) === 1, frames: reply.slice(2) as string[] };
+      ? [this.retentionMs, 'last', query.last, 0, reader]
+      : [this.retentionMs, 'since', query.since, query.cap ?? MAX_SINCE_MESSAGES, reader];
+    const reply = await callScript<(string | number)[]>(this.redis, 'chatReadHistory', this.readKeys(channel), args);
+    return {
+      seq: Number(reply[0]), complete: Number(reply[1]) === 1, read: Number(reply[2]), unread: Number(reply[3]),
+      frames: reply.slice(4) as string[],
+    };
+  }
+
+  /** Messages with seq < `before` (0: from the newest), at most `limit`, oldest first. */
+  async page(channel: string, before: number, limit: number): Promise<PageRead> {
+    const reply = await callScript<(string | number)[]>(this.redis, 'chatReadHistory', this.readKeys(channel),
+      [this.retentionMs, 'page', before, limit, '']);
+    return { more: Number(reply[1]) === 1, frames: reply.slice(4) as string[] };
+  }
+
+  /** The state of message `seq` for an update's check (advisory: the worker checks again when storing). */
+  async target(channel: string, seq: number): Promise<TargetState> {
+    const [latest, frames] = await Promise.all([
+      this.redis.get(this.keys.channelSeq(channel)),
+      this.redis.zrangebyscore(this.keys.channelMessages(channel), seq, seq),
+    ]);
+    if (seq > Number(latest ?? 0)) return { state: 'pending' };
+    const frame = frames[0];
+    if (frame === undefined) return { state: 'missing' };
+    const message = JSON.parse(frame) as MessageFrame;
+    if (message.timestamp < Date.now() - this.retentionMs) return { state: 'missing' };
+    return { state: 'message', message };
+  }
+
+  /** Moves `user`'s read marker to max(old, seq) and tells the channel's push servers; returns the new marker, 0 if unmoved. */
+  async markRead(channel: string, user: string, seq: number): Promise<number> {
+    return Number(await callScript<number>(this.redis, 'chatMarkRead',
+      [this.keys.channelReads(channel), this.keys.channelSeq(channel), this.keys.channelRoutes(channel)],
+      [this.retentionMs, this.keys.inboxRoute(channel), channel, user, seq]));
+  }
+
+  /** Every read marker of the channel. */
+  async receipts(channel: string): Promise<Record<string, number>> {
+    const all = await this.redis.hgetall(this.keys.channelReads(channel));
+    return Object.fromEntries(Object.entries(all).map(([user, seq]) => [user, Number(seq)]));
+  }
+
+  /** Forwards a typing notice unless the user's last one in the channel is within TYPING_WINDOW_MS. */
+  async typing(channel: string, user: string): Promise<boolean> {
+    return Number(await callScript<number>(this.redis, 'chatTyping',
+      [this.keys.channelTyping(channel, user), this.keys.channelRoutes(channel)],
+      [TYPING_WINDOW_MS, this.keys.inboxRoute(channel), channel, user])) === 1;
   }
 }
 
 /** The `history` frame as JSON, built without re-serialising the stored frames. */
 export function historyFrameJson(channel: string, read: HistoryRead): string {
   return `{"type":"history","channel":${JSON.stringify(channel)},"messages":[${read.frames.join(',')}],` +
-    `"seq":${read.seq},"complete":${read.complete}}`;
+    `"seq":${read.seq},"complete":${read.complete},"read":${read.read},"unread":${read.unread}}`;
+}
+
+/** The `page` frame as JSON, built without re-serialising the stored frames. */
+export function pageFrameJson(channel: string, before: number | undefined, read: PageRead): string {
+  return `{"type":"page","channel":${JSON.stringify(channel)},${before === undefined ? '' : `"before":${before},`}` +
+    `"messages":[${read.frames.join(',')}],"more":${read.more}}`;
 }
 
 /** Parses a read into objects, for the HTTP API and the CLI. */
@@ -64,17 +141,19 @@ export function historyFrame(channel: string, read: HistoryRead): HistoryFrame {
   return {
     type: 'history',
     channel,
-    messages: read.frames.map((f) => JSON.parse(f) as MessageFrame),
+    messages: read.frames.map((f) => JSON.parse(f) as ChannelEvent),
     seq: read.seq,
     complete: read.complete,
+    read: read.read,
+    unread: read.unread,
   };
 }
 
 /**
  * Reads channel and seq from a stored frame without parsing the whole JSON: the worker's Lua
- * writes every frame as `{"type":"message","seq":N,"timestamp":T,"channel":"name",…`.
+ * writes every frame as `{"type":"message"|"update","seq":N,"timestamp":T,"channel":"name",…`.
  */
-const FRAME_HEAD = /^\{"type":"message","seq":(\d+),"timestamp":\d+,"channel":"([A-Za-z0-9_.:-]+)"/;
+const FRAME_HEAD = /^\{"type":"(?:message|update)","seq":(\d+),"timestamp":\d+,"channel":"([A-Za-z0-9_.:-]+)"/;
 export function frameHead(frame: string): { seq: number; channel: string } | undefined {
   const m = FRAME_HEAD.exec(frame);
   return m ? { seq: Number(m[1]), channel: m[2] as string } : undefined;

@@ -8,7 +8,8 @@
  * tracks `seq` should take history from the `history` event, not from `await join()`.
  */
 import type {
-  AckFrame, ErrorFrame, HistoryFrame, LeftFrame, MessageFrame, PresenceFrame, RefreshedFrame, ServerFrame, WelcomeFrame,
+  AckFrame, ErrorFrame, HistoryFrame, LeftFrame, MessageFrame, PageFrame, PresenceFrame, ReceiptsFrame, RefreshedFrame, ServerFrame,
+  TypingNoticeFrame, UpdateFrame, UpdateRequestFrame, WelcomeFrame,
 } from './protocol.js';
 
 /** The part of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
@@ -66,10 +67,14 @@ export class ChatError extends Error {
   }
 }
 
-interface Pending<T> { kind: 'join' | 'leave' | 'presence'; resolve(v: T): void; reject(e: Error): void }
+interface Pending<T> { kind: 'join' | 'leave' | 'presence' | 'page'; resolve(v: T): void; reject(e: Error): void }
 
 type Events = {
   message: MessageFrame;
+  /** An edit, delete, react or unreact of an earlier message, in the channel's seq order. */
+  update: UpdateFrame;
+  typing: TypingNoticeFrame;
+  receipts: ReceiptsFrame;
   history: HistoryFrame;
   presence: PresenceFrame;
   /** A channel left, on request or because a refreshed token no longer permits it (`reason`). */
@@ -182,6 +187,50 @@ export class ChatClient {
     });
   }
 
+  /** Edits one of this user's messages; resolves on the ack (members then get an `update`). */
+  edit(channel: string, seq: number, text: string, id: string = this.newId()): Promise<AckFrame> {
+    return this.change({ type: 'edit', channel, seq, text, id });
+  }
+
+  /** Deletes one of this user's messages. */
+  delete(channel: string, seq: number, id: string = this.newId()): Promise<AckFrame> {
+    return this.change({ type: 'delete', channel, seq, id });
+  }
+
+  react(channel: string, seq: number, emoji: string, id: string = this.newId()): Promise<AckFrame> {
+    return this.change({ type: 'react', channel, seq, emoji, id });
+  }
+
+  unreact(channel: string, seq: number, emoji: string, id: string = this.newId()): Promise<AckFrame> {
+    return this.change({ type: 'unreact', channel, seq, emoji, id });
+  }
+
+  /** Tells the other members this user is typing (no answer; the server forwards one per 2 s). */
+  typing(channel: string): void {
+    if (this.isOpen) this.socket.send(JSON.stringify({ type: 'typing', channel }));
+  }
+
+  /** Moves this user's read marker (no answer; members get coalesced `receipts`). */
+  read(channel: string, seq: number): void {
+    if (this.isOpen) this.socket.send(JSON.stringify({ type: 'read', channel, seq }));
+  }
+
+  /** Messages before `before` (from the newest when omitted), oldest first. */
+  page(channel: string, before?: number, limit?: number): Promise<PageFrame> {
+    const frame: Record<string, unknown> = { type: 'page', channel };
+    if (before !== undefined) frame.before = before;
+    if (limit !== undefined) frame.limit = limit;
+    return this.request<PageFrame>(channel, 'page', frame);
+  }
+
+  private change(frame: UpdateRequestFrame & { id: string }): Promise<AckFrame> {
+    return new Promise<AckFrame>((resolve, reject) => {
+      if (!this.isOpen) { reject(this.closedError()); return; }
+      this.acks.set(frame.id, { resolve, reject });
+      this.socket.send(JSON.stringify(frame));
+    });
+  }
+
   /** Sends a newer token for the same user; resolves with `refreshed`, rejects with `unauthorized`. */
   refresh(token: string): Promise<RefreshedFrame> {
     return new Promise<RefreshedFrame>((resolve, reject) => {
@@ -256,6 +305,10 @@ export class ChatClient {
   private handle(frame: ServerFrame): void {
     switch (frame.type) {
       case 'message': this.emit('message', frame); break;
+      case 'update': this.emit('update', frame); break;
+      case 'typing': this.emit('typing', frame); break;
+      case 'receipts': this.emit('receipts', frame); break;
+      case 'page': this.settle(frame.channel, 'page', frame); break;
       case 'history': this.settle(frame.channel, 'join', frame); this.emit('history', frame); break;
       case 'left': this.settle(frame.channel, 'leave', frame); this.emit('left', frame); break;
       case 'presence':

@@ -18,6 +18,12 @@ export class RedisKeys {
   channelSeq(channel: string): string { return `${this.prefix}:ch:{${channel}}:seq`; }
   /** ZSET of the de-duplication keys (`author \n id`) stored in the channel: score = time stored. */
   channelIds(channel: string): string { return `${this.prefix}:ch:{${channel}}:ids`; }
+  /** ZSET of a channel's stored updates (edit, delete, react, unreact): score = seq, member = the update frame. */
+  channelEvents(channel: string): string { return `${this.prefix}:ch:{${channel}}:events`; }
+  /** HASH user → read marker (seq); expires RETENTION_MS after the last change. */
+  channelReads(channel: string): string { return `${this.prefix}:ch:{${channel}}:reads`; }
+  /** STRING set for 2 s after a user's typing was forwarded in the channel (the typing window). */
+  channelTyping(channel: string, user: string): string { return `${this.prefix}:ch:{${channel}}:typing:${user}`; }
   /** ZSET of the push servers with members in the channel: score = expiry (Redis clock, ms). */
   channelRoutes(channel: string): string { return `${this.prefix}:ch:{${channel}}:routes`; }
 
@@ -39,9 +45,9 @@ export class RedisKeys {
     ];
   }
 
-  /** The four keys of a channel in the order the Lua scripts take them. */
-  channelKeys(channel: string): [string, string, string, string] {
-    return [this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel)];
+  /** The keys of a channel in the order the persist script takes them. */
+  channelKeys(channel: string): [string, string, string, string, string] {
+    return [this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel), this.channelEvents(channel)];
   }
 
   /** Pub/sub channel on which one push server receives everything routed to it (one Redis). */

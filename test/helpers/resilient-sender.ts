@@ -5,7 +5,7 @@
  * `overloaded` is retried the same way.
  */
 import WebSocket from 'ws';
-import { ChatClient, ChatError, ErrorCode, type MessageFrame, type SocketLike } from '@chat/shared';
+import { ChatClient, ChatError, ErrorCode, type ChannelEvent, type SocketLike } from '@chat/shared';
 
 export interface ResilientOptions {
   /** Connect from this loopback address (127.0.0.2, …) to act as a different client address. */
@@ -25,7 +25,7 @@ export class ResilientSender {
    * Every message frame of the channel as it arrived, from history and live, never filtered:
    * a duplicate delivery (the same seq twice) stays visible to the test.
    */
-  readonly received: MessageFrame[] = [];
+  readonly received: ChannelEvent[] = [];
   reconnects = 0;
   /** When the last (re)connect completed: joined, history in. */
   connectedAt = 0;
@@ -52,7 +52,7 @@ export class ResilientSender {
       for (const url of this.urls()) {
         try {
           const client = await ChatClient.connect(url, { user: this.user, session: this.session, socket, timeoutMs: 3000 });
-          const take = (m: MessageFrame): void => {
+          const take = (m: ChannelEvent): void => {
             if (m.channel !== this.channel) return;
             this.lastSeq = Math.max(this.lastSeq, m.seq);
             this.received.push(m);
@@ -66,6 +66,7 @@ export class ResilientSender {
             this.lastSeq = Math.max(this.lastSeq, h.seq);
           });
           client.on('message', take);
+          client.on('update', take);
           try {
             await client.join(this.channel, this.lastSeq === 0 ? undefined : this.lastSeq);
           } catch (err) {

@@ -1,9 +1,17 @@
 import type { Command } from 'commander';
-import { ChannelStore, historyFrame, type MessageFrame } from '@chat/shared';
+import { ChannelStore, historyFrame, type ChannelEvent } from '@chat/shared';
 import { channelOption, intOption, openContext, out, withCommonOptions } from '../context.js';
 
-export function formatMessage(m: MessageFrame): string {
-  return `#${m.seq} ${new Date(m.timestamp).toISOString()} ${m.author}: ${m.text}`;
+/** One line per event: a message in its current state, or an update naming its target. */
+export function formatMessage(m: ChannelEvent): string {
+  const head = `#${m.seq} ${new Date(m.timestamp).toISOString()} ${m.author}`;
+  if (m.type === 'update') {
+    const what = m.action === 'edit' ? `: ${m.text ?? ''}` : m.action === 'delete' ? '' : ` ${m.emoji ?? ''}`;
+    return `${head} ${m.action} #${m.target}${what}`;
+  }
+  if (m.deleted) return `${head}: (deleted)`;
+  const reactions = Object.entries(m.reactions ?? {}).map(([emoji, names]) => `${emoji} ${names.length}`).join(' ');
+  return `${head}: ${m.text}${m.edited ? ' (edited)' : ''}${reactions ? `  [${reactions}]` : ''}`;
 }
 
 export function historyCommand(program: Command): void {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import WebSocket from 'ws';
-import { ChannelStore, ChatClient, type MessageFrame, type SocketLike } from '@chat/shared';
+import { ChannelStore, ChatClient, type ChannelEvent, type SocketLike } from '@chat/shared';
 import { channelOption, intOption, openContext, out, withCommonOptions } from '../context.js';
 import { formatMessage } from './history.js';
 
@@ -16,7 +16,7 @@ export function watchCommand(program: Command): void {
       const max = opts.count === undefined ? Infinity : intOption(opts.count, '--count', 1);
       const json = Boolean(opts.json);
       let seen = 0;
-      const print = (m: MessageFrame, live: boolean): boolean => {
+      const print = (m: ChannelEvent, live: boolean): boolean => {
         out(json ? JSON.stringify(m) : formatMessage(m));
         if (live) seen++;
         return seen >= max;
@@ -29,7 +29,7 @@ export function watchCommand(program: Command): void {
       try {
         const store = new ChannelStore(ctx.redis, ctx.keys, ctx.config.retentionMs);
         const first = await store.read(channel, { last: intOption(opts.history, '--history', 0, 1000) });
-        for (const f of first.frames) print(JSON.parse(f) as MessageFrame, false);
+        for (const f of first.frames) print(JSON.parse(f) as ChannelEvent, false);
         let seq = first.seq;
         process.stderr.write(`watching ${channel} after seq ${seq} (Ctrl-C stops)\n`);
         let stop = false;
@@ -37,7 +37,7 @@ export function watchCommand(program: Command): void {
         while (!stop) {
           const read = await store.read(channel, { since: seq });
           for (const f of read.frames) {
-            const m = JSON.parse(f) as MessageFrame;
+            const m = JSON.parse(f) as ChannelEvent;
             seq = Math.max(seq, m.seq);
             if (print(m, true)) { stop = true; break; }
           }
@@ -52,7 +52,7 @@ export function watchCommand(program: Command): void {
     });
 }
 
-async function watchThroughServer(url: string, channel: string, print: (m: MessageFrame, live: boolean) => boolean): Promise<void> {
+async function watchThroughServer(url: string, channel: string, print: (m: ChannelEvent, live: boolean) => boolean): Promise<void> {
   let client: ChatClient;
   try {
     client = await ChatClient.connect(url, { user: `watch-${process.pid}`, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 5000 });
@@ -61,6 +61,7 @@ async function watchThroughServer(url: string, channel: string, print: (m: Messa
   }
   await new Promise<void>((resolve, reject) => {
     client.on('message', (m) => { if (m.channel === channel && print(m, true)) resolve(); });
+    client.on('update', (u) => { if (u.channel === channel && print(u, true)) resolve(); });
     client.on('close', (c) => reject(new Error(`the push server closed the connection (code ${c.code}${c.reason ? `: ${c.reason}` : ''})`)));
     process.once('SIGINT', () => resolve());
     client.join(channel).then((h) => {
