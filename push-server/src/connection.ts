@@ -197,12 +197,15 @@ export class ClientConnection implements MemberSink {
 
   private receive(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
+    const result = parseClientFrame(isBinary ? data : data.toString('utf8'), isBinary, { maxTextBytes: this.deps.maxTextBytes });
     if (!this.frames.take()) {
       this.deps.metrics.framesIn.inc({ type: 'refused' });
-      this.refuse(errorFrame(ErrorCode.RateLimited, `too many frames: at most ${this.deps.rateLimit * FRAME_BUDGET_FACTOR}/s`));
+      // The refusal names the frame's channel and id, so a client can tell which request it answers.
+      const frame = result.ok ? result.frame as Partial<Record<'channel' | 'id', string>> : {};
+      this.refuse(errorFrame(ErrorCode.RateLimited, `too many frames: at most ${this.deps.rateLimit * FRAME_BUDGET_FACTOR}/s`,
+        { channel: frame.channel, ref: frame.id }));
       return;
     }
-    const result = parseClientFrame(isBinary ? data : data.toString('utf8'), isBinary, { maxTextBytes: this.deps.maxTextBytes });
     this.deps.metrics.framesIn.inc({ type: result.ok ? result.frame.type : 'invalid' });
     if (result.ok && result.frame.type === 'ping') { this.sendFrame('{"type":"pong"}', 'pong'); return; }
     // Frames are handled one after another, so answers come in the order the frames were sent

@@ -14,7 +14,11 @@ export function prng(seed: number): () => number {
 
 const UNICODE = ['', 'a', 'é', '😀', '\u0000', '\ud800', '\udfff', '\u200b', '\u202e', '\ufeff', '𝕏', '\n', '"', '\\', '<script>', 'ﷺ', '\u0301'];
 const CHANNELS = ['general', 'fuzz', 'a', 'x'.repeat(64), 'x'.repeat(65), 'bad name', '-x', 'a.b:c_d-e', '', '😀', 'Ωmega'];
-const TYPES = ['join', 'leave', 'message', 'ping', 'presence', 'JOIN', 'msg', '', 'welcome', 'ack'];
+const TYPES = [
+  'join', 'leave', 'message', 'ping', 'presence', 'JOIN', 'msg', '', 'welcome', 'ack',
+  'edit', 'delete', 'react', 'unreact', 'typing', 'read', 'page', 'update',
+];
+const EMOJI = ['👍', '🎉', 'x', '', 'a'.repeat(33), '\u0007', '😀😀😀😀😀😀😀😀😀'];
 
 export type FuzzFrame = { data: string | Uint8Array; binary: boolean; oversized: boolean };
 
@@ -27,7 +31,7 @@ export function fuzzFrames(seed: number, count: number, maxPayload: number): Fuz
     const k = r();
     if (depth > 3 || k < 0.3) return pick([str(), num(), null, true, false]);
     if (k < 0.6) return Array.from({ length: Math.floor(r() * 4) }, () => value(depth + 1));
-    return Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, () => [pick(['type', 'channel', 'text', 'id', 'since', str()]), value(depth + 1)]));
+    return Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, () => [pick(['type', 'channel', 'text', 'id', 'since', 'seq', 'emoji', str()]), value(depth + 1)]));
   };
   const valid = (): Record<string, unknown> => {
     const type = pick(TYPES);
@@ -36,6 +40,10 @@ export function fuzzFrames(seed: number, count: number, maxPayload: number): Fuz
     if (r() < 0.6) frame.text = r() < 0.7 ? `${str()}${str()}` : value(2);
     if (r() < 0.5) frame.id = r() < 0.7 ? `id-${Math.floor(r() * 1e6)}` : value(2);
     if (r() < 0.3) frame.since = num();
+    if (r() < 0.4) frame.seq = r() < 0.5 ? 1 + Math.floor(r() * 5) : num();
+    if (r() < 0.3) frame.emoji = r() < 0.7 ? pick(EMOJI) : value(2);
+    if (r() < 0.2) frame.before = r() < 0.5 ? 1 + Math.floor(r() * 10) : num();
+    if (r() < 0.2) frame.limit = r() < 0.5 ? Math.floor(r() * 120) : num();
     return frame;
   };
   const mutate = (text: string): string => {
