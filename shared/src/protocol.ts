@@ -142,8 +142,17 @@ export function isValidChannel(name: unknown): boolean {
   return typeof name === 'string' && CHANNEL_PATTERN.test(name);
 }
 
+/**
+ * A UTF-16 surrogate without its pair (JSON allows "\ud800"): such text has no UTF-8 form, so it
+ * is refused wherever a string is stored (text, emoji, id, user name).
+ */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 export function isValidUser(name: unknown): boolean {
-  return typeof name === 'string' && USER_PATTERN.test(name) && name.trim().length > 0;
+  return typeof name === 'string' && USER_PATTERN.test(name) && name.trim().length > 0 && !hasLoneSurrogate(name);
 }
 
 export function errorFrame(code: ErrorCode, message: string, extra: Partial<ErrorFrame> = {}): ErrorFrame {
@@ -154,7 +163,8 @@ export function errorFrame(code: ErrorCode, message: string, extra: Partial<Erro
   return frame;
 }
 
-const KNOWN_TYPES: readonly ClientFrameType[] = [
+/** Every client frame type the validator accepts. */
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
   'join', 'leave', 'message', 'ping', 'presence', 'refresh', 'edit', 'delete', 'react', 'unreact', 'typing', 'read', 'page',
 ];
 
@@ -187,8 +197,8 @@ export function parseClientFrame(data: string | Uint8Array, isBinary: boolean, l
   const ref = typeof obj.id === 'string' && obj.id.length <= MAX_ID_LENGTH ? obj.id : undefined;
   const type = obj.type;
   if (typeof type !== 'string') return bad(['"type" must be a string'], ref);
-  if (!(KNOWN_TYPES as readonly string[]).includes(type)) {
-    return bad([`unknown type ${JSON.stringify(type.slice(0, 40))}: expected one of ${KNOWN_TYPES.join(', ')}`], ref);
+  if (!(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
+    return bad([`unknown type ${JSON.stringify(type.slice(0, 40))}: expected one of ${CLIENT_FRAME_TYPES.join(', ')}`], ref);
   }
   if (type === 'ping') return { ok: true, frame: { type: 'ping' } };
   if (type === 'refresh') {
@@ -223,11 +233,12 @@ export function parseClientFrame(data: string | Uint8Array, isBinary: boolean, l
   if (type === 'message' || type === 'edit') {
     if (typeof obj.text !== 'string') details.push('"text" must be a string');
     else if (obj.text.length === 0) details.push('"text" must not be empty');
+    else if (hasLoneSurrogate(obj.text)) details.push('"text" must be valid Unicode (it has a lone UTF-16 surrogate)');
     else text = obj.text;
   }
   if (changes && obj.id !== undefined && obj.id !== null) {
-    if (typeof obj.id !== 'string' || obj.id.length === 0 || obj.id.length > MAX_ID_LENGTH) {
-      details.push(`"id" must be a string of 1 to ${MAX_ID_LENGTH} characters`);
+    if (typeof obj.id !== 'string' || obj.id.length === 0 || obj.id.length > MAX_ID_LENGTH || hasLoneSurrogate(obj.id)) {
+      details.push(`"id" must be a string of 1 to ${MAX_ID_LENGTH} characters of valid Unicode`);
     } else id = obj.id;
   }
   let seq: number | undefined;
@@ -243,7 +254,7 @@ export function parseClientFrame(data: string | Uint8Array, isBinary: boolean, l
   if (type === 'react' || type === 'unreact') {
     if (typeof obj.emoji !== 'string' || obj.emoji.length === 0) details.push('"emoji" must be a non-empty string');
     else if (utf8Length(obj.emoji) > MAX_EMOJI_BYTES) details.push(`"emoji" must be at most ${MAX_EMOJI_BYTES} UTF-8 bytes`);
-    else if (CONTROL.test(obj.emoji)) details.push('"emoji" must not contain control characters');
+    else if (CONTROL.test(obj.emoji) || hasLoneSurrogate(obj.emoji)) details.push('"emoji" must not contain control characters or lone surrogates');
     else emoji = obj.emoji;
   }
   let before: number | undefined;
@@ -299,7 +310,7 @@ export function parseClientFrame(data: string | Uint8Array, isBinary: boolean, l
       return { ok: true, frame };
     }
     default:
-      // Unreachable: ping and refresh were answered above, KNOWN_TYPES checked.
+      // Unreachable: ping and refresh were answered above, CLIENT_FRAME_TYPES checked.
       return bad([`unexpected type ${JSON.stringify(type)}`], ref);
   }
 }

@@ -38,6 +38,61 @@ describe('channel store (Lua) on a real Redis', function () {
     expect(JSON.parse(read.frames[3] as string)).to.include({ author: 'bob', seq: 4, channel: 's1' });
   });
 
+  it('rewrites a message to its current state byte for byte as JSON.stringify writes it, whatever its text', async function () {
+    const store = new ChannelStore(redis, keys, 60_000);
+    const tricky = 'a "quote" \\ back\nslash\t\u0001\u001f\u007f \u2028 </script> é 😀 \u0000 end';
+    const upd = (id: string, author: string, update: InboundMessage['update'], text = ''): InboundMessage => ({ ...msg('w1', id, text, author), update });
+    expect(await store.persist('w1', [msg('w1', 'm1', tricky, 'ålice "q"')])).to.deep.equal([1]);
+    const [original] = (await store.read('w1', { last: 1 })).frames;
+    const base = JSON.parse(original as string) as Record<string, unknown>;
+    expect(await store.persist('w1', [
+      upd('e1', 'ålice "q"', { target: 1, action: 'edit' }, `${tricky} (edited)`),
+      upd('r1', 'bob', { target: 1, action: 'react', emoji: '😀' }),
+      upd('r2', 'ålice "q"', { target: 1, action: 'react', emoji: '😀' }),
+      upd('r3', 'bob', { target: 1, action: 'react', emoji: '\\"' }),
+      upd('r4', 'bob', { target: 1, action: 'react', emoji: '😀' }), // already there: dropped
+      upd('u1', 'carol', { target: 1, action: 'unreact', emoji: '😀' }), // not there: dropped
+      upd('e2', 'mallory', { target: 1, action: 'edit' }, 'not hers'), // not the author: dropped
+    ])).to.deep.equal([2, 3, 4, 5, -1, -1, -1]);
+    const [now] = (await store.read('w1', { last: 1 })).frames;
+    const edited = JSON.parse(now as string) as { edited: number };
+    const expected = JSON.stringify({
+      type: 'message', seq: 1, timestamp: base.timestamp, channel: 'w1', id: 'm1', author: 'ålice "q"', text: `${tricky} (edited)`,
+      edited: edited.edited, reactions: { '\\"': ['bob'], '😀': ['bob', 'ålice "q"'].sort() },
+    });
+    expect(now).to.equal(expected);
+    // Delete: the tombstone keeps the identity and drops text, edited and reactions.
+    expect(await store.persist('w1', [upd('d1', 'ålice "q"', { target: 1, action: 'delete' })])).to.deep.equal([6]);
+    const [tomb] = (await store.read('w1', { last: 1 })).frames;
+    expect(tomb).to.equal(JSON.stringify({ type: 'message', seq: 1, timestamp: base.timestamp, channel: 'w1', id: 'm1', author: 'ålice "q"', text: '', deleted: true }));
+    expect(await store.persist('w1', [upd('e3', 'ålice "q"', { target: 1, action: 'edit' }, 'after'), upd('e1', 'ålice "q"', { target: 1, action: 'edit' }, 'x')]))
+      .to.deep.equal([-1, 0]);
+    // A privileged (server API) delete of another author's message.
+    expect(await store.persist('w1', [msg('w1', 'm2', 'two', 'bob'), upd('sd', 'server', { target: 7, action: 'delete', privileged: true })])).to.deep.equal([7, 8]);
+    const since = await store.read('w1', { since: 0 });
+    expect(since.frames.map((f) => `${JSON.parse(f).type}:${JSON.parse(f).seq}`)).to.deep.equal(
+      ['message:1', 'update:2', 'update:3', 'update:4', 'update:5', 'update:6', 'message:7', 'update:8']);
+    expect(since.complete).to.equal(true);
+  });
+
+  it('caps reactions at 20 emoji and 100 names per emoji, and lets updates and read markers expire with the retention', async function () {
+    const store = new ChannelStore(redis, keys, 60_000);
+    await store.persist('caps', [msg('caps', 'm')]);
+    const reacts = Array.from({ length: 21 }, (_, i) => ({ ...msg('caps', `e${i}`, '', 'bob'), update: { target: 1, action: 'react' as const, emoji: `e${i}` } }));
+    const seqs = await store.persist('caps', reacts);
+    expect(seqs.filter((n) => n > 0)).to.have.length(20);
+    expect(seqs[20]).to.equal(-1);
+    const names = Array.from({ length: 101 }, (_, i) => ({ ...msg('caps', `n${i}`, '', `user-${i}`), update: { target: 1, action: 'react' as const, emoji: 'e0' } }));
+    const named = await store.persist('caps', names);
+    expect(named.filter((n) => n > 0)).to.have.length(99); // bob already holds one of the 100 places
+    const [frame] = (await store.read('caps', { last: 1 })).frames;
+    expect((JSON.parse(frame as string) as { reactions: Record<string, string[]> }).reactions.e0).to.have.length(100);
+    expect(await store.markRead('caps', 'bob', 5)).to.equal(5);
+    for (const key of [keys.channelEvents('caps'), keys.channelReads('caps'), keys.channelMessages('caps'), keys.channelIds('caps')]) {
+      expect(await redis.pttl(key), `${key} expires`).to.be.within(1, 60_000);
+    }
+  });
+
   it('publishes only to servers whose route is live, and drops expired routes', async function () {
     const store = new ChannelStore(redis, keys, 60_000);
     const sub = server.client();

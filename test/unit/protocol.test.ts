@@ -19,6 +19,40 @@ describe('protocol validator', function () {
       .to.deep.equal({ ok: true, frame: { type: 'message', channel: 'general', text: 'hi' } });
   });
 
+  it('accepts every well-formed chat event frame', function () {
+    const ok = (data: string, frame: object): void => { expect(parse(data), data).to.deep.equal({ ok: true, frame }); };
+    ok('{"type":"edit","channel":"g","id":"e-1","seq":42,"text":"fixed"}', { type: 'edit', channel: 'g', seq: 42, text: 'fixed', id: 'e-1' });
+    ok('{"type":"delete","channel":"g","seq":42}', { type: 'delete', channel: 'g', seq: 42 });
+    ok('{"type":"react","channel":"g","id":"r-1","seq":42,"emoji":"👍"}', { type: 'react', channel: 'g', seq: 42, emoji: '👍', id: 'r-1' });
+    ok('{"type":"unreact","channel":"g","seq":1,"emoji":"x"}', { type: 'unreact', channel: 'g', seq: 1, emoji: 'x' });
+    ok('{"type":"typing","channel":"g"}', { type: 'typing', channel: 'g' });
+    ok('{"type":"read","channel":"g","seq":0}', { type: 'read', channel: 'g', seq: 0 });
+    ok('{"type":"page","channel":"g"}', { type: 'page', channel: 'g' });
+    ok('{"type":"page","channel":"g","before":41,"limit":100}', { type: 'page', channel: 'g', before: 41, limit: 100 });
+  });
+
+  it('answers malformed chat event frames with bad_request and details, and long edits with too_large', function () {
+    const bad = [
+      '{"type":"edit","channel":"g","text":"x"}', '{"type":"edit","channel":"g","seq":0,"text":"x"}', '{"type":"edit","channel":"g","seq":1}',
+      '{"type":"edit","channel":"g","seq":1,"text":""}', '{"type":"delete","channel":"g","seq":"1"}', '{"type":"delete","channel":"g","seq":1.5}',
+      '{"type":"react","channel":"g","seq":1}', '{"type":"react","channel":"g","seq":1,"emoji":""}',
+      `{"type":"react","channel":"g","seq":1,"emoji":"${'a'.repeat(33)}"}`, '{"type":"react","channel":"g","seq":1,"emoji":"\u0007"}',
+      '{"type":"unreact","channel":"g","seq":1,"emoji":["x"]}', '{"type":"read","channel":"g"}', '{"type":"read","channel":"g","seq":-1}',
+      '{"type":"page","channel":"g","limit":0}', '{"type":"page","channel":"g","limit":101}', '{"type":"page","channel":"g","before":0}',
+      '{"type":"typing"}', '{"type":"message","channel":"g","text":"\ud800"}', '{"type":"react","channel":"g","seq":1,"emoji":"\udfff"}',
+      '{"type":"edit","channel":"g","seq":1,"text":"x","id":"\ud800"}',
+    ];
+    for (const frame of bad) {
+      const r = parse(frame);
+      expect(code(r), frame).to.equal(ErrorCode.BadRequest);
+      if (!r.ok) expect(r.error.details, frame).to.be.an('array').with.length.greaterThan(0);
+    }
+    expect(code(parse(`{"type":"edit","channel":"g","seq":1,"text":"${'x'.repeat(17)}","id":"e"}`))).to.equal(ErrorCode.TooLarge);
+    // 32 bytes exactly is an emoji; a paired surrogate (😀) is fine.
+    expect(parse(`{"type":"react","channel":"g","seq":1,"emoji":"${'😀'.repeat(8)}"}`).ok).to.equal(true);
+    expect(parse('{"type":"message","channel":"g","text":"\ud83d\ude00"}').ok).to.equal(true);
+  });
+
   it('drops fields the server sets itself (author, timestamp, seq)', function () {
     const r = parse('{"type":"message","channel":"g","text":"x","author":"mallory","timestamp":1,"seq":5}');
     expect(r).to.deep.equal({ ok: true, frame: { type: 'message', channel: 'g', text: 'x' } });
