@@ -14,7 +14,7 @@ import { connectIdle, connectMember, type Member, type SystemKind } from './clie
 
 export type LoadgenCommand =
   | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string }
-  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number }
+  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number; mix?: boolean }
   | { op: 'quiet'; quietMs: number; timeoutMs: number }
   | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string }
   | { op: 'close' };
@@ -35,6 +35,8 @@ export interface StepReport {
   histogram: string;
   /** Worst latency (ms) of the messages scheduled in each 100 ms of the step: shows when pauses happened. */
   timeline: number[];
+  /** Mixed load: events sent by kind, and typing notices sent and delivered. */
+  kinds?: { messages: number; reactions: number; edits: number; typingSent: number; typingDelivered: number };
 }
 
 export type LoadgenReply =
@@ -45,6 +47,13 @@ export type LoadgenReply =
   | { op: 'failed'; error: string };
 
 const FILLER = 'x'.repeat(48);
+/**
+ * Mixed load: of every 10 events, 7 messages, 2 reactions, 1 edit. Each event's author types
+ * first, as a composing member does: one typing frame a second for the 2 s before its turn, so
+ * two typing frames per event (the server forwards one of each pair: a 2 s window).
+ */
+const MIX = ['message', 'message', 'message', 'message', 'message', 'message', 'message', 'react', 'react', 'edit'] as const;
+const EMOJI = Array.from({ length: 20 }, (_, i) => String.fromCodePoint(0x1f600 + i));
 
 class Loadgen {
   private members: Member[] = [];
@@ -61,6 +70,8 @@ class Loadgen {
   private timeline: number[] = [];
   private stepStart = 0;
   private timedFromUs = 0;
+  private typingDelivered = 0;
+  private readonly reacts = new Map<Member, number>();
 
   async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string): Promise<number> {
     this.membersPerChannel = members;
@@ -68,7 +79,9 @@ class Loadgen {
       url: urls[(c + m) % urls.length] as string, user: `${tag}-${c}-${m}`, channel,
     })));
     for (let i = 0; i < specs.length; i += 50) {
-      this.members.push(...await Promise.all(specs.slice(i, i + 50).map((s) => connectMember(system, { ...s, onText: (t) => this.received(t) }))));
+      this.members.push(...await Promise.all(specs.slice(i, i + 50).map((s) => connectMember(system, {
+        ...s, onText: (t) => this.received(t), onTyping: () => { this.typingDelivered++; },
+      }))));
     }
     return this.members.length;
   }
@@ -77,7 +90,7 @@ class Loadgen {
    * Sends at `rate` for `durationMs`. Messages scheduled in the first `rampMs` count for loss but
    * not for latency: a step measures the steady state at its rate, not the jump to it.
    */
-  async run(step: number, rate: number, durationMs: number, settleMs: number, rampMs: number): Promise<StepReport> {
+  async run(step: number, rate: number, durationMs: number, settleMs: number, rampMs: number, mix = false): Promise<StepReport> {
     const planned = Math.ceil(rate * durationMs / 1000);
     this.step = step;
     this.counts = new Uint16Array(planned);
@@ -90,24 +103,46 @@ class Loadgen {
     this.stepStart = start;
     this.timedFromUs = (start + rampMs) * 1000;
     this.timeline = new Array<number>(Math.ceil(durationMs / 100)).fill(0);
+    const kinds = { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 };
+    this.typingDelivered = 0;
+    let typed = 0;
+    const typingPerSecond = mix ? 2 * rate : 0;
+    // Typing t belongs to the member whose turn comes about a second after it.
+    const typist = (t: number): Member | undefined => this.members[(Math.floor(t / 2) + Math.ceil(rate)) % this.members.length];
     await new Promise<void>((resolve) => {
       const tick = (): void => {
-        // Message k is due at start + k / rate.
-        const due = Math.min(planned, Math.floor((performance.now() - start) * rate / 1000) + 1);
+        const now = performance.now();
+        // Event k is due at start + k / rate.
+        const due = Math.min(planned, Math.floor((now - start) * rate / 1000) + 1);
         for (; sent < due; sent++) {
           const scheduled = start + sent * 1000 / rate;
           const member = this.members[sent % this.members.length] as Member;
-          const text = `${step}:${sent}:${Math.round(scheduled * 1000)}:${FILLER}`;
-          member.send(`s${step}-${sent}`, text, (error) => {
-            if (error === undefined) acked++; else errors[error] = (errors[error] ?? 0) + 1;
-          });
+          const key = `${step}:${sent}:${Math.round(scheduled * 1000)}`;
+          const done = (error?: string): void => { if (error === undefined) acked++; else errors[error] = (errors[error] ?? 0) + 1; };
+          // An update needs an own message to change: until one arrived, the member sends a message.
+          const kind = mix && member.update && (member.ownLatest ?? 0) > 0 ? MIX[sent % MIX.length] : 'message';
+          if (kind === 'edit') { kinds.edits++; member.update?.(key, { text: `${key}:${FILLER}` }, done); continue; }
+          if (kind === 'react') {
+            // A different emoji each time (20 before they repeat): a react never repeats one already there.
+            const n = this.reacts.get(member) ?? 0;
+            this.reacts.set(member, n + 1);
+            kinds.reactions++;
+            member.update?.(key, { emoji: EMOJI[n % EMOJI.length] as string }, done);
+            continue;
+          }
+          kinds.messages++;
+          member.send(`s${step}-${sent}`, `${key}:${FILLER}`, done);
         }
+        const typingDue = Math.floor((now - start) * typingPerSecond / 1000);
+        for (; typed < typingDue; typed++) typist(typed)?.typing?.();
         if (sent >= planned) { resolve(); return; }
-        // Wake when the next message is due, not on a fixed tick: fewer wake-ups, sends on time.
-        setTimeout(tick, start + sent * 1000 / rate - performance.now());
+        // Wake when the next event is due, not on a fixed tick: fewer wake-ups, sends on time.
+        const nextTyping = typingPerSecond > 0 ? start + (typed + 1) * 1000 / typingPerSecond : Infinity;
+        setTimeout(tick, Math.min(start + sent * 1000 / rate, nextTyping) - performance.now());
       };
       tick();
     });
+    kinds.typingSent = typed;
     // Wait (bounded) for every message to reach every member of its channel.
     const settleUntil = performance.now() + settleMs;
     while (this.complete + sumErrors(errors) < planned && performance.now() < settleUntil) {
@@ -118,6 +153,7 @@ class Loadgen {
       sent, acked, errors, complete: this.complete, deliveries: this.deliveries, duplicates: this.duplicates, late: this.late,
       histogram: hdr.encodeIntoCompressedBase64(this.histogram),
       timeline: this.timeline.map((us) => Math.round(us / 100) / 10),
+      ...(mix ? { kinds: { ...kinds, typingDelivered: this.typingDelivered } } : {}),
     };
   }
 
@@ -174,7 +210,7 @@ process.on('message', (cmd: LoadgenCommand) => {
   const handle = async (): Promise<LoadgenReply | undefined> => {
     switch (cmd.op) {
       case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag) };
-      case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs, cmd.rampMs) };
+      case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs, cmd.rampMs, cmd.mix) };
       case 'quiet': return { op: 'quiet', quiet: await loadgen.quiet(cmd.quietMs, cmd.timeoutMs) };
       case 'idle': return { op: 'idle', connections: await loadgen.idle(cmd.system, cmd.url, cmd.count, cmd.tag) };
       case 'close': loadgen.close(); process.disconnect?.(); return undefined;

@@ -28,7 +28,8 @@ const program = new Command('npm run bench --')
   .option('--quick', 'short steps and a coarse sweep (under 2 minutes); writes results/quick.*')
   // Any of the options below makes a custom run: results/custom.*, leaving latest.* alone.
   .option('--cluster', 'also run our stack on a local 3-master Redis Cluster')
-  .option('--only <systems>', 'comma list of ours, baseline, cluster (default: ours,baseline[,cluster])')
+  .option('--only <systems>', 'comma list of ours, baseline, cluster, mixed (default: ours,baseline[,cluster])')
+  .option('--mixed', 'also run ours under the mixed load: 70 % messages, 20 % reactions, 10 % edits, each author typing once a second for 2 s before its turn')
   .option('--channels <n>', 'channels in the load', positiveInt)
   .option('--members <n>', 'members per channel', positiveInt, 10)
   .option('--rates <list>', 'comma list of rates (msg/s) to step through instead of the default sweep', (v: string) => v.split(',').map((r) => {
@@ -39,7 +40,7 @@ const program = new Command('npm run bench --')
   .option('--no-idle', 'skip the idle-connection memory test')
   .showHelpAfterError('(run with --help for usage)');
 program.parse(process.argv);
-const opts = program.opts<{ quick?: boolean; cluster?: boolean; only?: string; channels?: number; members: number; rates?: number[]; idle: boolean }>();
+const opts = program.opts<{ quick?: boolean; cluster?: boolean; mixed?: boolean; only?: string; channels?: number; members: number; rates?: number[]; idle: boolean }>();
 
 const quick = opts.quick === true;
 const plan: SweepPlan = {
@@ -57,9 +58,9 @@ const plan: SweepPlan = {
   stopP99Ms: 200,
   refine: quick ? 0 : 2,
 };
-const wanted = (opts.only ?? ['ours', 'baseline', ...(opts.cluster ? ['cluster'] : [])].join(',')).split(',').map((s) => s.trim());
+const wanted = (opts.only ?? ['ours', 'baseline', ...(opts.cluster ? ['cluster'] : []), ...(opts.mixed ? ['mixed'] : [])].join(',')).split(',').map((s) => s.trim());
 for (const w of wanted) {
-  if (!['ours', 'baseline', 'cluster'].includes(w)) program.error(`--only: unknown system "${w}"; use ours, baseline or cluster`);
+  if (!['ours', 'baseline', 'cluster', 'mixed'].includes(w)) program.error(`--only: unknown system "${w}"; use ours, baseline, cluster or mixed`);
 }
 
 const log = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -83,15 +84,15 @@ async function withSystem<T>(start: () => Promise<RunningSystem>, body: (s: Runn
   try { return await body(system); } finally { await system.stop(); }
 }
 
-async function benchSystem(start: () => Promise<RunningSystem>): Promise<SweepResult> {
+async function benchSystem(start: () => Promise<RunningSystem>, stepPlan: SweepPlan = plan): Promise<SweepResult> {
   return withSystem(start, async (system) => {
     const loadgens = Loadgens.start(2);
     try {
       const connections = await connectLoad(system, loadgens, plan);
       log(`${system.label}: ${connections} members connected`);
       // Warm-up (JIT, connection pools); not recorded.
-      await runStep(system, loadgens, 500, quick ? 1000 : 3000, plan);
-      return await sweep(system, loadgens, plan, log);
+      await runStep(system, loadgens, 500, quick ? 1000 : 3000, stepPlan);
+      return await sweep(system, loadgens, stepPlan, log);
     } finally {
       await loadgens.close();
     }
@@ -117,6 +118,10 @@ async function main(): Promise<void> {
   if (wanted.includes('ours')) systems.push(await benchSystem(() => startOurs()));
   if (wanted.includes('baseline')) systems.push(await benchSystem(() => startBaseline()));
   if (wanted.includes('cluster')) systems.push(await benchSystem(() => startOurs({ cluster: true })));
+  if (wanted.includes('mixed')) {
+    const mixed = async (): Promise<RunningSystem> => ({ ...(await startOurs()), id: 'ours-mixed', label: 'ours, mixed load' });
+    systems.push(await benchSystem(mixed, { ...plan, mix: true }));
+  }
   if (opts.idle) {
     const idleSystems: (() => Promise<RunningSystem>)[] = [];
     if (wanted.includes('ours')) idleSystems.push(() => startOurs({ pushServers: 1, workers: 0, env: { MAX_CONNECTIONS_PER_IP: String(IDLE_CONNECTIONS + 1000) } }));
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
     },
   };
   // Only a full default run replaces the committed results; other runs keep theirs apart.
-  const custom = opts.rates !== undefined || opts.only !== undefined || opts.channels !== undefined || opts.members !== 10 || !opts.idle;
+  const custom = opts.rates !== undefined || opts.only !== undefined || opts.channels !== undefined || opts.members !== 10 || !opts.idle || opts.mixed === true;
   const name = quick ? 'quick' : custom ? 'custom' : 'latest';
   const dir = `${BENCH_DIR}results`;
   mkdirSync(dir, { recursive: true });

@@ -27,6 +27,8 @@ export interface SweepPlan {
   stopP99Ms: number;
   /** Bisection steps between the last rate that held and the first that did not. */
   refine: number;
+  /** The mixed load: 70 % messages, 20 % reactions, 10 % edits, two typing frames per event (ours only). */
+  mix?: boolean;
 }
 
 export interface StepResult {
@@ -45,6 +47,8 @@ export interface StepResult {
   held: boolean;
   /** Worst latency (ms) per 100 ms of the step, over the load generators. */
   timeline: number[];
+  /** Mixed load: events by kind, typing notices sent and delivered. */
+  kinds?: StepReport['kinds'];
   /** CPU seconds per 1,000 messages, per process and per role. */
   cpuPer1000: Record<string, number>;
   cpuPer1000ByRole: Record<string, number>;
@@ -78,7 +82,9 @@ export async function runStep(
   const n = loadgens.procs.length;
   const step = ++stepCounter;
   const before = cpuSnapshot(tracked);
-  const reports = (await loadgens.all(() => ({ op: 'run', step, rate: rate / n, durationMs, settleMs: plan.settleMs, rampMs: plan.rampMs }), 'ran')).map((r) => r.report);
+  const reports = (await loadgens.all(() => ({
+    op: 'run', step, rate: rate / n, durationMs, settleMs: plan.settleMs, rampMs: plan.rampMs, mix: plan.mix,
+  }), 'ran')).map((r) => r.report);
   const after = cpuSnapshot(tracked);
   await loadgens.all(() => ({ op: 'quiet', quietMs: 300, timeoutMs: 60_000 }), 'quiet');
   return summarise(rate, durationMs, reports, tracked, before, after, plan);
@@ -108,7 +114,13 @@ function summarise(
   const lost = sent - complete;
   const timeline = (reports[0]?.timeline ?? []).map((_, i) => Math.max(...reports.map((r) => r.timeline[i] ?? 0)));
   const p99Ms = ms(histogram.getValueAtPercentile(99));
+  const withKinds = reports.filter((r) => r.kinds);
+  const kinds = withKinds.length === 0 ? undefined : withKinds.reduce((acc, r) => {
+    for (const k of Object.keys(acc) as Array<keyof typeof acc>) acc[k] += r.kinds?.[k] ?? 0;
+    return acc;
+  }, { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 });
   return {
+    ...(kinds ? { kinds } : {}),
     rate, durationMs, sent, deliveries, lost, errors, duplicates,
     p50Ms: ms(histogram.getValueAtPercentile(50)), p99Ms, maxMs: ms(histogram.maxValue),
     deliveriesPerSecond: Math.round(deliveries / (durationMs / 1000)),

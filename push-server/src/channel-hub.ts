@@ -23,9 +23,11 @@ export interface MemberSink {
   /** The client's session id (`session` query parameter), '' when none: lets it reclaim its name. */
   readonly session: string;
   /** Sends an already-serialised frame (text) of the given type. */
-  sendFrame(frame: Buffer | string, type: 'history' | 'presence' | 'typing' | 'receipts'): void;
-  /** Sends a stored message, framed once for every member. */
+  sendFrame(frame: Buffer | string, type: 'history' | 'presence'): void;
+  /** Sends a stored event, framed once for every member. */
   sendMessage(frame: WireFrame): void;
+  /** Sends a frame fanned out to many members (framed once): typing, receipts, presence changes. */
+  sendShared(frame: WireFrame, type: 'typing' | 'receipts' | 'presence'): void;
   readonly isOpen: boolean;
 }
 
@@ -255,9 +257,9 @@ export class ChannelHub {
     const [, channel, user] = payload.split('\n');
     const local = channel === undefined ? undefined : this.channels.get(channel);
     if (!local || user === undefined) return;
-    const frame = Buffer.from(JSON.stringify({ type: 'typing', channel, user }));
+    const frame = WireFrame.text(JSON.stringify({ type: 'typing', channel, user }));
     for (const sub of local.members.values()) {
-      if (sub.presenceSent && sub.member.user !== user && sub.member.isOpen) sub.member.sendFrame(frame, 'typing');
+      if (sub.presenceSent && sub.member.user !== user && sub.member.isOpen) sub.member.sendShared(frame, 'typing');
     }
   }
 
@@ -272,8 +274,8 @@ export class ChannelHub {
       local.receiptsTimer = undefined;
       const read = Object.fromEntries(local.receipts);
       local.receipts.clear();
-      const frame = Buffer.from(JSON.stringify({ type: 'receipts', channel, read }));
-      for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendFrame(frame, 'receipts');
+      const frame = WireFrame.text(JSON.stringify({ type: 'receipts', channel, read }));
+      for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendShared(frame, 'receipts');
     }, this.options.presenceIntervalMs);
   }
 
@@ -281,8 +283,8 @@ export class ChannelHub {
   private flushPresence(channel: string, local: LocalChannel): void {
     const diff = local.presence.takeDiff();
     if (!diff) return;
-    const frame = Buffer.from(JSON.stringify({ type: 'presence', channel, joined: diff.joined, left: diff.left }));
-    for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendFrame(frame, 'presence');
+    const frame = WireFrame.text(JSON.stringify({ type: 'presence', channel, joined: diff.joined, left: diff.left }));
+    for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendShared(frame, 'presence');
   }
 
   /**

@@ -18,8 +18,18 @@ export interface Refusal {
   message: string;
 }
 
+/**
+ * Typing notices are sent to Redis in small batches: every call is its own Lua step, but those
+ * issued within one window go out in one write (autopipelined), instead of one system call per
+ * notice. The window delays a notice by at most this much.
+ */
+export const TYPING_BATCH_MS = 20;
+
 export class ChatEvents {
-  constructor(private readonly store: ChannelStore) {}
+  private typingBatch: Array<{ channel: string; user: string }> = [];
+  private typingTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly store: ChannelStore, private readonly onTypingError: (err: Error) => void = () => undefined) {}
 
   /** Why `user` may not make this update now, or undefined when it may be queued. */
   async refusal(frame: UpdateRequestFrame, user: string): Promise<Refusal | undefined> {
@@ -65,9 +75,24 @@ export class ChatEvents {
     await this.store.markRead(channel, user, seq);
   }
 
-  /** Forwards a typing notice to the channel's members unless one was forwarded in the window. */
-  async typing(channel: string, user: string): Promise<void> {
-    await this.store.typing(channel, user);
+  /**
+   * Forwards a typing notice to the channel's members unless one was forwarded in the window;
+   * best effort (a notice lost to a Redis error is only logged).
+   */
+  typing(channel: string, user: string): void {
+    this.typingBatch.push({ channel, user });
+    this.typingTimer ??= setTimeout(() => this.flushTyping(), TYPING_BATCH_MS);
+  }
+
+  private flushTyping(): void {
+    this.typingTimer = undefined;
+    const batch = this.typingBatch;
+    this.typingBatch = [];
+    for (const { channel, user } of batch) this.store.typing(channel, user).catch(this.onTypingError);
+  }
+
+  stop(): void {
+    if (this.typingTimer) clearTimeout(this.typingTimer);
   }
 }
 

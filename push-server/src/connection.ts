@@ -113,10 +113,6 @@ export class ClientConnection implements MemberSink {
   /** Sends a serialised frame. */
   sendFrame(frame: Buffer | string, type: ServerFrame['type']): void {
     if (!this.canSend()) return;
-    if (type === 'typing' && this.socket.bufferedAmount > TYPING_DROP_BUFFER_BYTES) {
-      this.deps.metrics.typingDropped.inc();
-      return;
-    }
     this.socket.send(frame, { binary: false });
     if (type === 'message') this.deps.metrics.delivered++; else this.deps.metrics.framesOut.inc({ type });
   }
@@ -127,7 +123,23 @@ export class ClientConnection implements MemberSink {
    * tick are corked into one system call: a batch of messages reaches a member in one write.
    */
   sendMessage(frame: WireFrame): void {
-    if (!this.canSend()) return;
+    if (this.write(frame)) this.deps.metrics.delivered++;
+  }
+
+  /**
+   * Sends a frame fanned out to many members (typing, receipts, presence changes) the same way.
+   * Typing is the first thing dropped for a client that reads slowly.
+   */
+  sendShared(frame: WireFrame, type: 'typing' | 'receipts' | 'presence'): void {
+    if (type === 'typing' && this.socket.bufferedAmount > TYPING_DROP_BUFFER_BYTES) {
+      this.deps.metrics.typingDropped.inc();
+      return;
+    }
+    if (this.write(frame)) this.deps.metrics.framesOut.inc({ type });
+  }
+
+  private write(frame: WireFrame): boolean {
+    if (!this.canSend()) return false;
     const raw = this.raw;
     if (!raw) {
       this.socket.send(frame.payload, { binary: false });
@@ -139,7 +151,7 @@ export class ClientConnection implements MemberSink {
       }
       raw.write(frame.bytes);
     }
-    this.deps.metrics.delivered++;
+    return true;
   }
 
   /** Closes with a code, and drops the socket if the close handshake cannot finish soon. */
@@ -347,9 +359,7 @@ export class ClientConnection implements MemberSink {
     if (access === undefined) { this.notJoined(channel); return; }
     if (!this.typingThrottle.pass(channel)) return;
     if (access !== 'write' && !(await this.widenToWrite(channel, undefined))) return;
-    // Best effort: a typing notice lost to a Redis hiccup is not worth an error frame.
-    await this.deps.events.typing(channel, this.user)
-      .catch((err: Error) => this.deps.logger.debug('typing not forwarded', { channel, error: err.message }));
+    this.deps.events.typing(channel, this.user);
   }
 
   private async read(frame: ReadFrame): Promise<void> {

@@ -131,7 +131,7 @@ export class PushServer {
       onBehind: (channel) => this.inbox.refresh(channel),
       onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
-    this.events = new ChatEvents(this.store);
+    this.events = new ChatEvents(this.store, (err) => logger.debug('typing not forwarded', { error: err.message }));
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
       redis: this.redis,
@@ -222,6 +222,7 @@ export class PushServer {
     this.draining = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.hub.stop();
+    this.events.stop();
     this.inbox.stop();
     this.admission.stop();
     this.watch.stop();
