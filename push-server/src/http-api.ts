@@ -8,8 +8,9 @@ import {
 } from '@chat/shared';
 import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js';
 import { HttpUnauthorized, type HttpAuth } from './http-auth.js';
-import { PresenceStore } from './presence.js';
+import type { PresenceStore } from './presence.js';
 import { RoutingRegistry } from './routing.js';
+import type { ServerApi } from './server-api.js';
 import type { Asset } from './web-assets.js';
 
 export interface HttpApiDeps {
@@ -27,6 +28,10 @@ export interface HttpApiDeps {
   /** Who may call the guarded endpoints. */
   auth: HttpAuth;
   authorizer: ChannelAuthorizer;
+  /** Names per channel (a read sweeps dead servers' names, recording their webhook events). */
+  presence: PresenceStore;
+  /** The server API under /api/ (SPEC §8), when SERVER_API_KEY is set. */
+  serverApi: ServerApi | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -67,6 +72,11 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
 
 async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname.startsWith('/api/')) {
+    if (!deps.serverApi) { httpError(res, 404, 'not_found', 'the server API is off: set SERVER_API_KEY on the push servers'); return; }
+    await deps.serverApi.handle(req, res, url.pathname);
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     httpError(res, 405, 'method_not_allowed', 'only GET is supported');
@@ -114,7 +124,7 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     const name = decodeURIComponent(presence[1] as string);
     if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
     await mayRead(deps, req, name);
-    json(res, 200, { channel: name, users: await PresenceStore.names(deps.redis, deps.keys, name) });
+    json(res, 200, { channel: name, users: await deps.presence.sweep(name, false) });
     return;
   }
   const receipts = /^\/channels\/([^/]+)\/receipts$/.exec(path);

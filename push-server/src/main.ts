@@ -11,7 +11,7 @@ runService({
   settings: [
     'redisUrl', 'redisCluster', 'redisPrefix', 'port', 'host', 'serverId', 'historyLimit', 'retentionMs',
     'maxTextBytes', 'queuePartitions', 'enqueueLingerMs', 'heartbeatMs', 'presenceIntervalMs', 'rateLimit', 'rateBurst', 'authSecret',
-    'authJwksUrl', 'authIssuer', 'authAudience', 'authHookUrl', 'serverApiKey',
+    'authJwksUrl', 'authIssuer', 'authAudience', 'authHookUrl', 'serverApiKey', 'webhookUrl', 'webhookSecret', 'webhookDebounceMs',
     'redisCutoffMs', 'trustProxy', 'allowedOrigins', 'maxChannelsPerConnection', 'maxConnectionsPerIp', 'maxSendBufferBytes', 'queueHighWater',
     'metricsPort', 'logLevel',
   ],

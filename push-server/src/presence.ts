@@ -18,37 +18,54 @@ export class PresenceStore {
     private readonly serverId: string,
     /** How long presence keys live without a heartbeat (the route lifetime). */
     private readonly lifetimeMs: number,
+    /** Webhooks on: member events are recorded, debounced this long (SPEC §8). */
+    private readonly webhookDebounceMs: number | undefined = undefined,
   ) {}
+
+  private get hooks(): string {
+    return this.webhookDebounceMs === undefined ? '' : String(this.webhookDebounceMs);
+  }
 
   /**
    * Claims `user` in the channel for one connection; false when another connection holds it
    * (unless `allowSameUser`, or the holder is the same client `session` reconnecting).
    */
   async claim(channel: string, connectionId: string, user: string, allowSameUser: boolean, session = ''): Promise<boolean> {
-    const r = await callScript<number>(this.redis, 'chatClaimPresence', this.keys.presenceKeys(channel), [
-      this.serverId, connectionId, user, allowSameUser ? '1' : '0', session, this.keys.inboxRoute(channel), channel, this.lifetimeMs,
+    const [due, claimed] = await callScript<[number, number]>(this.redis, 'chatClaimPresence', this.keys.presenceKeys(channel), [
+      this.serverId, connectionId, user, allowSameUser ? '1' : '0', session, this.keys.inboxRoute(channel), channel, this.lifetimeMs, this.hooks,
     ]);
-    return Number(r) === 1;
+    await scheduleHooks(this.redis, this.keys, channel, due);
+    return Number(claimed) === 1;
   }
 
   async release(channel: string, connectionId: string): Promise<void> {
-    await callScript<number>(this.redis, 'chatReleasePresence', this.keys.presenceKeys(channel), [
-      this.serverId, connectionId, this.keys.inboxRoute(channel), channel,
+    const [due] = await callScript<[number, number]>(this.redis, 'chatReleasePresence', this.keys.presenceKeys(channel), [
+      this.serverId, connectionId, this.keys.inboxRoute(channel), channel, this.hooks,
     ]);
+    await scheduleHooks(this.redis, this.keys, channel, due);
   }
 
   /** Drops dead servers' names and keeps the keys alive; returns the names present. */
   async sweep(channel: string, keepAlive: boolean): Promise<string[]> {
-    return PresenceStore.names(this.redis, this.keys, channel, keepAlive ? this.lifetimeMs : 0);
+    return PresenceStore.names(this.redis, this.keys, channel, keepAlive ? this.lifetimeMs : 0, this.hooks);
   }
 
-  /** The names present in a channel (after sweeping dead servers' names), sorted. */
-  static async names(redis: RedisClient, keys: RedisKeys, channel: string, keepAliveMs = 0): Promise<string[]> {
-    const names = await callScript<string[]>(redis, 'chatSweepPresence', keys.presenceKeys(channel), [
-      keys.inboxRoute(channel), channel, keepAliveMs, '1',
+  /**
+   * The names present in a channel (after sweeping dead servers' names), sorted. `hooks` is the
+   * webhook debounce ("" when off): a swept name's member.left is recorded then.
+   */
+  static async names(redis: RedisClient, keys: RedisKeys, channel: string, keepAliveMs = 0, hooks = ''): Promise<string[]> {
+    const [due, ...names] = await callScript<[number, ...string[]]>(redis, 'chatSweepPresence', keys.presenceKeys(channel), [
+      keys.inboxRoute(channel), channel, keepAliveMs, '1', hooks,
     ]);
+    await scheduleHooks(redis, keys, channel, due);
     return names.sort((a, b) => a.localeCompare(b));
   }
+}
+
+/** Tells the webhook dispatcher when a channel's outbox needs it (a presence script said so). */
+async function scheduleHooks(redis: RedisClient, keys: RedisKeys, channel: string, due: number): Promise<void> {
+  if (Number(due) > 0) await redis.zadd(keys.hooksDue(), 'LT', Number(due), channel);
 }
 
 /** Parses a presence event from the inbox: `p\n<channel>\n+|-\n<user>`. */

@@ -17,6 +17,7 @@ import { TrustedProxies } from './client-address.js';
 import { ChannelAuthorizer } from './channel-authorizer.js';
 import { ChannelHub } from './channel-hub.js';
 import { ChatEvents } from './chat-events.js';
+import { ServerApi } from './server-api.js';
 import { ClientConnection } from './connection.js';
 import { createHttpHandler } from './http-api.js';
 import { HttpAuth } from './http-auth.js';
@@ -93,7 +94,9 @@ export class PushServer {
       partitions: config.queuePartitions,
       onPayload: (payload) => {
         const pickup = payload.startsWith('q\n') ? parsePickupNotice(payload) : undefined;
-        if (pickup) this.queues.pickedUp(pickup.partition, pickup.batch); else this.hub.dispatch(payload);
+        if (pickup) this.queues.pickedUp(pickup.partition, pickup.batch);
+        else if (payload.startsWith('x\n')) this.control(payload);
+        else this.hub.dispatch(payload);
       },
       onRestored: () => {
         // Route again at once, then deliver whatever was published meanwhile and restore presence.
@@ -116,7 +119,8 @@ export class PushServer {
       startedAt: this.startedAt,
       ...memoryReadout(),
     }), () => this.hub.checkGaps());
-    this.presence = new PresenceStore(this.redis, this.keys, config.serverId, this.routing.lifetimeMs);
+    this.presence = new PresenceStore(this.redis, this.keys, config.serverId, this.routing.lifetimeMs,
+      config.webhookUrl === undefined ? undefined : config.webhookDebounceMs);
     // A channel's deliveries are subscribed before it is routed here, and dropped when it is not.
     const routes = {
       add: async (channel: string) => { await this.inbox.join(channel); await this.routing.add(channel); },
@@ -143,6 +147,12 @@ export class PushServer {
       assets: loadWebAssets(),
       metrics: this.metrics.registry,
       auth: new HttpAuth(this.verifier, config.serverApiKey),
+      presence: this.presence,
+      serverApi: config.serverApiKey === undefined ? undefined : new ServerApi({
+        key: config.serverApiKey, store: this.store, maxTextBytes: config.maxTextBytes,
+        enqueue: (m) => this.enqueue(m), disconnect: (user) => this.disconnectEverywhere(user),
+        requestsPerSecond: Math.max(100, config.rateLimit * 50),
+      }),
       authorizer: this.authorizer,
     }));
     this.wss = new WebSocketServer({
@@ -299,6 +309,26 @@ export class PushServer {
       return false;
     });
     conn.joinAll(valid);
+  }
+
+  /** Tells every live push server (this one too) to close `user`'s connections with 4003. */
+  private async disconnectEverywhere(user: string): Promise<void> {
+    const servers = await RoutingRegistry.liveServers(this.redis, this.keys);
+    const payload = `x\ndisconnect\n${user}`;
+    await Promise.all(servers.map((server) => {
+      const channel = this.keys.serverControl(server);
+      return this.keys.sharded ? this.redis.spublish(channel, payload) : this.redis.publish(channel, payload);
+    }));
+  }
+
+  /** A control message from the server API: "x\ndisconnect\n<user>". */
+  private control(payload: string): void {
+    const [, action, user] = payload.split('\n');
+    if (action !== 'disconnect' || user === undefined) return;
+    for (const conn of this.connections.values()) {
+      if (conn.user === user) conn.close(CloseCode.Disconnected, 'disconnected by the application');
+    }
+    this.logger.info('disconnected a user through the server API', { user });
   }
 
   /** Enqueues one message unless Redis is away or the queue is past its high-water mark. */

@@ -138,11 +138,16 @@ export class RoutingRegistry {
     await Promise.all(writes);
   }
 
-  /** Channels with members on any live push server. */
-  static async channelsInUse(redis: RedisClient, keys: RedisKeys): Promise<string[]> {
+  /** The ids of the live push servers (heart-beating). */
+  static async liveServers(redis: RedisClient, keys: RedisKeys): Promise<string[]> {
     const clock = new RedisClock(redis);
     await clock.sync();
-    const servers = await redis.zrangebyscore(keys.pushServers(), clock.now(), '+inf');
+    return redis.zrangebyscore(keys.pushServers(), clock.now(), '+inf');
+  }
+
+  /** Channels with members on any live push server. */
+  static async channelsInUse(redis: RedisClient, keys: RedisKeys): Promise<string[]> {
+    const servers = await RoutingRegistry.liveServers(redis, keys);
     const lists = await Promise.all(servers.map((s) => redis.hkeys(keys.serverChannels(s))));
     return [...new Set(lists.flat())];
   }

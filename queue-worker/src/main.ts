@@ -10,7 +10,7 @@ runService({
   description: 'Stores queued chat messages and routes them to push servers (SPEC §1).',
   settings: [
     'redisUrl', 'redisCluster', 'redisPrefix', 'serverId', 'retentionMs', 'workerConcurrency', 'queuePartitions',
-    'heartbeatMs', 'stalledIntervalMs', 'redisCutoffMs', 'drainTimeoutMs', 'metricsPort', 'host', 'logLevel',
+    'heartbeatMs', 'stalledIntervalMs', 'redisCutoffMs', 'drainTimeoutMs', 'webhookUrl', 'webhookSecret', 'webhookConcurrency', 'metricsPort', 'host', 'logLevel',
   ],
   role: 'worker',
   service: 'worker',

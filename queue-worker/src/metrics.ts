@@ -1,7 +1,7 @@
 /**
  * A worker's metrics, served on METRICS_PORT (`GET /metrics`, `GET /health`) by serveMetrics.
  */
-import { Counter, createRegistry, Gauge, Histogram, LATENCY_BUCKETS, type InboundQueues, type Registry } from '@chat/shared';
+import { Counter, createRegistry, Gauge, Histogram, LATENCY_BUCKETS, type InboundQueues, type RedisClient, type RedisKeys, type Registry } from '@chat/shared';
 
 export class WorkerMetrics {
   readonly registry: Registry = createRegistry();
@@ -17,6 +17,10 @@ export class WorkerMetrics {
   });
   readonly redisReconnects = new Counter({ name: 'chat_redis_reconnects_total', help: 'Redis connections restored after a loss', registers: [] });
   readonly queueJobs: Gauge<'state'>;
+  readonly webhookRequests = new Counter({ name: 'chat_webhook_requests_total', help: 'Webhook requests, by result (ok, error, timeout)', labelNames: ['result'], registers: [] });
+  readonly webhookEvents = new Counter({ name: 'chat_webhook_events_delivered_total', help: 'Webhook events the endpoint acknowledged', registers: [] });
+  readonly webhookFailed = new Counter({ name: 'chat_webhook_events_failed_total', help: 'Webhook events given up after 24 h of retries', registers: [] });
+  readonly webhookLatency = new Histogram({ name: 'chat_webhook_request_seconds', help: 'Time for the webhook endpoint to answer a request', buckets: LATENCY_BUCKETS, registers: [] });
 
   constructor(queues: InboundQueues) {
     this.queueJobs = new Gauge({
@@ -26,7 +30,24 @@ export class WorkerMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
-    const all = [this.jobs, this.jobsFailed, this.stored, this.duplicates, this.dropped, this.jobDuration, this.endToEnd, this.redisReconnects, this.queueJobs];
+    const all = [
+      this.jobs, this.jobsFailed, this.stored, this.duplicates, this.dropped, this.jobDuration, this.endToEnd, this.redisReconnects, this.queueJobs,
+      this.webhookRequests, this.webhookEvents, this.webhookFailed, this.webhookLatency,
+    ];
     for (const m of all) this.registry.registerMetric(m as never);
+  }
+
+  /** Gauges of the webhook backlog (shared by all workers), read at each scrape. */
+  watchWebhooks(redis: RedisClient, keys: RedisKeys): void {
+    const backlog = new Gauge({
+      name: 'chat_webhook_backlog', help: 'Webhook deliveries by state: channels pending, channels retrying, batches failed', labelNames: ['state'], registers: [],
+      async collect() {
+        const [pending, retrying, failed] = await Promise.all([redis.zcard(keys.hooksDue()), redis.hlen(keys.hooksRetry()), redis.llen(keys.hooksFailed())]);
+        this.set({ state: 'pending' }, pending);
+        this.set({ state: 'retrying' }, retrying);
+        this.set({ state: 'failed' }, failed);
+      },
+    });
+    this.registry.registerMetric(backlog as never);
   }
 }

@@ -14,6 +14,7 @@ import type { Server } from 'node:http';
 import { WorkerMetrics } from './metrics.js';
 import { PartitionLeases } from './partition-leases.js';
 import { InvalidJobError, Persister } from './persister.js';
+import { WebhookDispatcher } from './webhook-dispatcher.js';
 
 /** A job abandoned by a dead worker is always re-run, never failed for stalling. */
 export const MAX_STALLED_COUNT = 1_000_000;
@@ -45,6 +46,7 @@ export class QueueWorker {
   private readonly watch: RedisWatch;
   readonly metrics: WorkerMetrics;
   private metricsServer: Server | undefined;
+  private readonly webhooks: WebhookDispatcher | undefined;
   /** The metrics port once serving. */
   metricsPort: number | undefined;
 
@@ -53,9 +55,14 @@ export class QueueWorker {
     this.redis = createRedis(config, { name: `worker:${config.serverId}`, logger, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
     this.bull = createRedis(config, { name: `worker-bull:${config.serverId}`, logger, autoPipelining: false });
     this.clock = new RedisClock(this.redis);
-    this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs), config.workerConcurrency, logger);
+    this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs, config.webhookUrl !== undefined), config.workerConcurrency, logger);
     this.queues = new InboundQueues(this.bull, this.keys, config.queuePartitions);
     this.metrics = new WorkerMetrics(this.queues);
+    if (config.webhookUrl !== undefined && config.webhookSecret !== undefined) {
+      this.webhooks = new WebhookDispatcher(this.redis, this.keys,
+        { url: config.webhookUrl, secret: config.webhookSecret, concurrency: config.webhookConcurrency }, this.metrics, logger, () => this.clock.now());
+      this.metrics.watchWebhooks(this.redis, this.keys);
+    }
     this.watch = new RedisWatch(this.redis, config.redisCutoffMs, () => undefined, logger, {
       cutOff: 'cut off from Redis: storing nothing; another worker takes over this worker\'s partitions',
       restored: 'Redis answers again',
@@ -108,6 +115,7 @@ export class QueueWorker {
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     await this.beat();
     this.watch.start();
+    this.webhooks?.start();
     // Consume only the partitions this worker holds the lease of; stand by for the others.
     this.leases = new PartitionLeases(this.redis, this.keys, this.config.serverId, this.config.queuePartitions, {
       acquired: (p) => { void this.workers[p]?.resume(); },
@@ -126,10 +134,13 @@ export class QueueWorker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.countsTimer) clearInterval(this.countsTimer);
     this.watch.stop();
+    const webhooksStopped = this.webhooks?.stop();
     const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
     const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
     // Only once its jobs are done (or given up on) may another worker take the partitions.
     await this.leases?.stop();
+    // A webhook request in flight ends within its 5 s timeout; its lease lapses if we exit first.
+    await Promise.race([webhooksStopped, new Promise((r) => setTimeout(r, 6000).unref())]);
     await Promise.all([
       this.redis.zrem(this.keys.workers(), this.config.serverId),
       this.redis.del(this.keys.workerInfo(this.config.serverId)),

@@ -46,6 +46,8 @@ export class ChannelStore {
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     readonly retentionMs: number,
+    /** Webhooks on: every stored event also goes to the channel's webhook outbox (SPEC §8). */
+    private readonly webhooks = false,
   ) {
     registerScripts(redis);
   }
@@ -55,9 +57,13 @@ export class ChannelStore {
    * routed for the channel. Returns each event's seq, 0 for a duplicate, -1 for a dropped update.
    */
   async persist(channel: string, messages: readonly InboundMessage[]): Promise<number[]> {
-    const args: (string | number)[] = [this.retentionMs, this.keys.inboxRoute(channel)];
+    const args: (string | number)[] = [this.retentionMs, this.keys.inboxRoute(channel), this.webhooks ? channel : ''];
     for (const m of messages) args.push(dedupKey(m), frameTail(m), updateArgs(m));
-    return callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
+    const seqs = await callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
+    // The outbox is written atomically with the events; the dispatcher is told after. A re-run
+    // of the job (a worker died between the two) stores nothing but tells it again.
+    if (this.webhooks) await this.redis.zadd(this.keys.hooksDue(), 'LT', Date.now(), channel);
+    return seqs;
   }
 
   /** The channel's latest seq (0 when none), without reading messages. */

@@ -67,6 +67,14 @@ export const SETTINGS = {
     describe: 'the application\'s endpoint asked about joins and writes that a token\'s claims do not grant' },
   serverApiKey: { env: 'SERVER_API_KEY', flag: '--server-api-key <key>', kind: 'string', defaultValue: undefined,
     describe: 'the key of the server API and of the guarded HTTP reads (at least 24 characters)' },
+  webhookUrl: { env: 'WEBHOOK_URL', flag: '--webhook-url <url>', kind: 'string', defaultValue: undefined,
+    describe: 'the application\'s endpoint that receives chat events (SPEC §8); needs WEBHOOK_SECRET' },
+  webhookSecret: { env: 'WEBHOOK_SECRET', flag: '--webhook-secret <secret>', kind: 'string', defaultValue: undefined,
+    describe: 'the HMAC-SHA256 key that signs webhook requests (at least 16 characters)' },
+  webhookDebounceMs: { env: 'WEBHOOK_DEBOUNCE_MS', flag: '--webhook-debounce-ms <ms>', kind: 'int', min: 0, defaultValue: '3000',
+    describe: 'member.left and channel.vacated wait this long for the user (or anyone) to come back' },
+  webhookConcurrency: { env: 'WEBHOOK_CONCURRENCY', flag: '--webhook-concurrency <n>', kind: 'int', min: 1, defaultValue: '8',
+    describe: 'worker: webhook requests in flight at once (each for one channel)' },
   redisCutoffMs: { env: 'REDIS_CUTOFF_MS', flag: '--redis-cutoff-ms <ms>', kind: 'int', min: 1000, defaultValue: '10000',
     describe: 'a push server that has not reached Redis this long closes its connections (1013) until Redis answers again; a worker says it is cut off' },
   trustProxy: { env: 'TRUST_PROXY', flag: '--trust-proxy <list>', kind: 'string', defaultValue: undefined,
@@ -122,6 +130,11 @@ export interface Config {
   authHookUrl: string | undefined;
   /** Key of the server API and the guarded HTTP reads; undefined when off. */
   serverApiKey: string | undefined;
+  /** Where chat events are POSTed (SPEC §8); undefined when webhooks are off. */
+  webhookUrl: string | undefined;
+  webhookSecret: string | undefined;
+  webhookDebounceMs: number;
+  webhookConcurrency: number;
   /** A push server cut off from Redis this long closes its connections. */
   redisCutoffMs: number;
   /** Proxies (addresses and CIDRs) whose X-Forwarded-For is believed; empty when none. */
@@ -216,7 +229,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (secret !== undefined && secret.length < 16) {
     throw new ConfigError(`${raw('authSecret').source} must be at least 16 characters (use a long random string)`);
   }
-  const httpUrl = (key: 'authJwksUrl' | 'authHookUrl'): string | undefined => {
+  const httpUrl = (key: 'authJwksUrl' | 'authHookUrl' | 'webhookUrl'): string | undefined => {
     const value = optional(key);
     if (value === undefined) return undefined;
     let ok = false;
@@ -227,6 +240,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const apiKey = optional('serverApiKey');
   if (apiKey !== undefined && apiKey.length < 24) {
     throw new ConfigError(`${raw('serverApiKey').source} must be at least 24 characters (use a long random string)`);
+  }
+  const webhookUrl = httpUrl('webhookUrl');
+  const webhookSecret = optional('webhookSecret');
+  if (webhookUrl !== undefined && (webhookSecret === undefined || webhookSecret.length < 16)) {
+    throw new ConfigError(`${raw('webhookUrl').source} needs WEBHOOK_SECRET of at least 16 characters to sign the requests`);
   }
   const jwksUrl = httpUrl('authJwksUrl');
   const hookUrl = httpUrl('authHookUrl');
@@ -269,6 +287,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     authAudience: optional('authAudience'),
     authHookUrl: hookUrl,
     serverApiKey: apiKey,
+    webhookUrl,
+    webhookSecret: webhookUrl === undefined ? undefined : webhookSecret,
+    webhookDebounceMs: int('webhookDebounceMs'),
+    webhookConcurrency: int('webhookConcurrency'),
     redisCutoffMs: int('redisCutoffMs'),
     trustProxy: trustProxy(),
     allowedOrigins: optional('allowedOrigins')?.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean),

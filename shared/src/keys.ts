@@ -24,6 +24,10 @@ export class RedisKeys {
   channelReads(channel: string): string { return `${this.prefix}:ch:{${channel}}:reads`; }
   /** STRING set for 2 s after a user's typing was forwarded in the channel (the typing window). */
   channelTyping(channel: string, user: string): string { return `${this.prefix}:ch:{${channel}}:typing:${user}`; }
+  /** LIST of the channel's webhook events not yet delivered, oldest first (its outbox). */
+  channelHooks(channel: string): string { return `${this.prefix}:ch:{${channel}}:hooks`; }
+  /** HASH of the channel's webhook state: occupancy and the debounced member.left / channel.vacated deadlines. */
+  channelHookState(channel: string): string { return `${this.prefix}:ch:{${channel}}:hookstate`; }
   /** ZSET of the push servers with members in the channel: score = expiry (Redis clock, ms). */
   channelRoutes(channel: string): string { return `${this.prefix}:ch:{${channel}}:routes`; }
 
@@ -38,17 +42,29 @@ export class RedisKeys {
   channelSessions(channel: string): string { return `${this.prefix}:ch:{${channel}}:sessions`; }
 
   /** The presence keys of a channel in the order the presence scripts take them. */
-  presenceKeys(channel: string): [string, string, string, string, string] {
+  presenceKeys(channel: string): string[] {
     return [
       this.channelPresence(channel), this.channelHolders(channel), this.channelHolderServers(channel),
-      this.channelRoutes(channel), this.channelSessions(channel),
+      this.channelRoutes(channel), this.channelSessions(channel), this.channelHookState(channel), this.channelHooks(channel),
     ];
   }
 
   /** The keys of a channel in the order the persist script takes them. */
-  channelKeys(channel: string): [string, string, string, string, string] {
-    return [this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel), this.channelEvents(channel)];
+  channelKeys(channel: string): [string, string, string, string, string, string] {
+    return [
+      this.channelMessages(channel), this.channelSeq(channel), this.channelIds(channel), this.channelRoutes(channel),
+      this.channelEvents(channel), this.channelHooks(channel),
+    ];
   }
+
+  /** ZSET of channels whose webhook outbox needs the dispatcher: score = when (ms). */
+  hooksDue(): string { return `${this.prefix}:hooks:due`; }
+  /** ZSET of channels a dispatcher loop is working on: score = lease expiry (Redis clock, ms). */
+  hooksLeases(): string { return `${this.prefix}:hooks:leases`; }
+  /** HASH channel → JSON { attempts, firstFailure, nextAt, error } while its oldest batch is being retried. */
+  hooksRetry(): string { return `${this.prefix}:hooks:retry`; }
+  /** LIST of batches given up after the retry horizon: JSON { channel, events, error, failedAt }. */
+  hooksFailed(): string { return `${this.prefix}:hooks:failed`; }
 
   /** Pub/sub channel on which one push server receives everything routed to it (one Redis). */
   serverInbox(serverId: string): string { return `${this.serverInboxPrefix()}${serverId}`; }
@@ -68,6 +84,14 @@ export class RedisKeys {
   /** Where workers announce taking a producer's job of `partition`: its inbox, or a shard channel in the queue's slot. */
   pickupChannel(partition: number, serverId: string): string {
     return this.sharded ? `${this.queuePrefix(partition)}:pickup:${serverId}` : this.serverInbox(serverId);
+  }
+
+  /**
+   * Where one push server hears control messages (a server-API disconnect): its inbox on one
+   * Redis; on a cluster, the shard channel of its partition-0 pickups, which it always holds.
+   */
+  serverControl(serverId: string): string {
+    return this.sharded ? this.pickupChannel(0, serverId) : this.serverInbox(serverId);
   }
 
   /** ZSET of live push servers: score = expiry (Redis clock, ms). */

@@ -35,11 +35,11 @@ describe('gap fill in the live stream', function () {
 
     // Store seq 2 the way a worker does, but with no route: nobody is told about it.
     const keys = new RedisKeys('chat');
-    const [msgs, seq, ids, , events] = keys.channelKeys('gappy');
+    const [msgs, seq, ids, , events, hooks] = keys.channelKeys('gappy');
     const lost: InboundMessage = { channel: 'gappy', id: 'g2', author: 'gap-a', text: 'two (never published)', receivedAt: Date.now() };
     const redis = stack.redis.client();
-    const stored = await callScript<number[]>(redis, 'chatPersistMessages', [msgs, seq, ids, 'chat:ch:{gappy}:no-routes', events],
-      [86_400_000, keys.inboxRoute('gappy'), dedupKey(lost), frameTail(lost), '']);
+    const stored = await callScript<number[]>(redis, 'chatPersistMessages', [msgs, seq, ids, 'chat:ch:{gappy}:no-routes', events, hooks],
+      [86_400_000, keys.inboxRoute('gappy'), '', dedupKey(lost), frameTail(lost), '']);
     expect(stored).to.deep.equal([2]);
     await a.ping();
     expect(atB, 'seq 2 was not published').to.have.length(1);

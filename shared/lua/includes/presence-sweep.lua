@@ -4,7 +4,17 @@
 --   hservers  server -> number of holders it has in the channel
 -- A holder is alive while its server's route in the channel is (routes: server -> expiry).
 -- Changes are published to every live routed server as "p\n<channel>\n+|-\n<user>", through the
--- inbox route (see inbox.lua), passed below as `prefix`.
+-- inbox route (see inbox.lua), passed below as `prefix`. With webhooks on, keys[6] (hook state)
+-- and keys[7] (outbox) take the member events (includes/hooks.lua), and the script sets
+-- HOOKS = { debounce = <ms> }; HOOKS.due is then the time the channel's outbox needs the
+-- dispatcher (0: not at all), which the script returns for its caller to schedule.
+--- @include "hooks"
+
+local HOOKS = nil
+
+local function hookDue(at)
+  if HOOKS.due == 0 or at < HOOKS.due then HOOKS.due = at end
+end
 
 local function publishPresence(routesKey, now, prefix, channel, sign, user)
   local servers = redis.call('ZRANGEBYSCORE', routesKey, '(' .. string.format('%d', now), '+inf')
@@ -21,6 +31,10 @@ local function dropHolder(keys, now, prefix, channel, server, field, user)
     redis.call('HDEL', presenceKey, user)
     redis.call('HDEL', sessionsKey, user)
     publishPresence(routesKey, now, prefix, channel, '-', user)
+    if HOOKS then
+      hookLeft(keys[6], presenceKey, now, HOOKS.debounce, user)
+      hookDue(now + HOOKS.debounce)
+    end
   end
 end
 
@@ -47,4 +61,20 @@ end
 
 local function keepPresence(keys, ttl)
   for _, i in ipairs({ 1, 2, 3, 5 }) do redis.call('PEXPIRE', keys[i], ttl) end
+  -- An occupied channel's webhook state must not expire under its members.
+  if HOOKS and redis.call('EXISTS', keys[6]) == 1 then redis.call('PEXPIRE', keys[6], HOOK_STATE_TTL_MS) end
+end
+
+-- Reads the webhook setting passed to a presence script ("" when off).
+local function useHooks(debounce)
+  if debounce ~= nil and debounce ~= '' then HOOKS = { debounce = tonumber(debounce), due = 0 } end
+end
+
+-- A presence script's answer: { due (0 when webhooks are off or nothing is owed), result... }
+-- (a table result is spread after it).
+local function withDue(result)
+  local due = HOOKS and HOOKS.due or 0
+  if type(result) ~= 'table' then return { due, result } end
+  table.insert(result, 1, due)
+  return result
 end

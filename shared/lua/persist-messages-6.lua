@@ -10,11 +10,14 @@
   KEYS[3] ids     ZSET    score = time stored (ms), member = de-duplication key (author "\n" id)
   KEYS[4] routes  ZSET    score = route expiry (ms, Redis clock), member = push server id
   KEYS[5] events  ZSET    score = seq, member = an update frame (JSON, as members receive it)
+  KEYS[6] hooks   LIST    the channel's webhook outbox (includes/hooks.lua)
 
   ARGV[1] retention in ms (events older than this are trimmed; the keys expire after it, the
           seq counter not before the last live route does)
   ARGV[2] inbox route: "PUBLISH <prefix>" or "SPUBLISH <prefix>" (see includes/inbox.lua)
-  ARGV[3], ARGV[4], ARGV[5], ... triples of: de-duplication key, frame tail (the frame's JSON
+  ARGV[3] the channel name when webhooks are on (each stored event is added to the outbox as
+          message.stored or message.updated), else ""
+  ARGV[4], ARGV[5], ARGV[6], ... triples of: de-duplication key, frame tail (the frame's JSON
           after `"timestamp":N,`), and for an update
           "<target>\t<action>\t<privileged 0|1>\t<author>\t<value>" (value: the edit's text or
           the emoji), "" for a message
@@ -30,7 +33,7 @@
 --- @include "now-ms"
 --- @include "trim-expired"
 --- @include "inbox"
---- @include "json"
+--- @include "hooks"
 
 local MAX_REACTION_EMOJI = 20
 local MAX_REACTORS = 100
@@ -99,10 +102,16 @@ local function apply(target, action, privileged, author, value)
   return frame, messageJson(m)
 end
 
+local hookChannel = ARGV[3]
+local function hook(kind, field, seq, frame)
+  if hookChannel == '' then return end
+  hookEvent(KEYS[6], hookChannel .. ':' .. seq .. ':' .. nowText, now, hookChannel, kind, ',"' .. field .. '":' .. frame)
+end
+
 local result = {}
 local frames = {}
 local stored = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local key, tail, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if redis.call('ZSCORE', KEYS[3], key) then
     result[#result + 1] = 0
@@ -114,6 +123,7 @@ for i = 3, #ARGV, 3 do
     frames[#frames + 1] = frame
     result[#result + 1] = seq
     stored = stored + 1
+    hook('message.stored', 'message', seq, frame)
   else
     local t1 = string.find(extra, '\t', 1, true)
     local t2 = string.find(extra, '\t', t1 + 1, true)
@@ -134,6 +144,7 @@ for i = 3, #ARGV, 3 do
       redis.call('ZREM', KEYS[1], old)
       redis.call('ZADD', KEYS[1], target, rewritten)
       redis.call('ZADD', KEYS[5], seq, frame)
+      hook('message.updated', 'update', seq, frame)
       frames[#frames + 1] = frame
       result[#result + 1] = seq
       stored = stored + 1

@@ -1,0 +1,181 @@
+/**
+ * Delivers chat events to the application's webhook endpoint (SPEC §8).
+ *
+ * Events are written to their channel's outbox (a Redis LIST in the channel's slot) in the same
+ * atomic step as the change they describe: stored messages and updates by the persist script,
+ * member and channel events by the presence scripts (debounced ones by hooks-flush-3.lua when
+ * due). A ZSET names the channels whose outbox needs attention, scored by when; another holds
+ * leases, so that one loop at a time works on a channel. Each worker runs WEBHOOK_CONCURRENCY
+ * loops that lease a due channel, POST up to 100 of its oldest events (signed), and remove them
+ * once the endpoint answers 2xx within 5 s. A failed batch is retried
+ * with exponential backoff (1 s doubling to 5 min) for 24 h and holds back its channel's later
+ * events, so a channel's events arrive in order; other channels go on. After 24 h the batch
+ * moves to the failed list (`chat-producer webhooks --retry` queues it again).
+ *
+ * This is not a BullMQ queue on purpose: BullMQ retries a job without holding back the jobs
+ * behind it, and per-channel order across retries is part of the contract. It shares nothing
+ * with chat delivery but the Redis server: a slow, failing or hanging endpoint only backs up
+ * its own outboxes.
+ */
+import { createHmac } from 'node:crypto';
+import { callScript, type Logger, type RedisClient, type RedisKeys } from '@chat/shared';
+import type { WorkerMetrics } from './metrics.js';
+
+/** Events per request. */
+export const WEBHOOK_BATCH = 100;
+/** A request not answered 2xx within this is a failure. */
+export const WEBHOOK_TIMEOUT_MS = 5000;
+/** How long a failing batch is retried before it is given up (failed list). */
+export const WEBHOOK_RETRY_HORIZON_MS = 24 * 3600 * 1000;
+/** A leased channel not finished within this is taken up by another loop (its worker died). */
+const LEASE_MS = 30_000;
+/** Idle loops look for due channels this often. */
+const POLL_MS = 100;
+/** Batches one lease sends before the channel goes back in line (fairness between channels). */
+const BATCHES_PER_LEASE = 10;
+
+export function backoffMs(attempt: number): number {
+  return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 300_000);
+}
+
+/** The signature header of a request body sent at `timestamp` (SPEC §8). */
+export function signature(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+interface RetryState { attempts: number; firstFailure: number; nextAt: number; error: string }
+
+export interface DispatcherOptions {
+  url: string;
+  secret: string;
+  concurrency: number;
+}
+
+export class WebhookDispatcher {
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly options: DispatcherOptions,
+    private readonly metrics: WorkerMetrics,
+    private readonly logger: Logger,
+    /** Redis's clock (the due and lease scores are on it). */
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loops = Array.from({ length: this.options.concurrency }, () => this.loop());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let channel: string | null = null;
+      try {
+        channel = await callScript<string | null>(this.redis, 'chatHooksClaim', [this.keys.hooksDue(), this.keys.hooksLeases()], [LEASE_MS]);
+        if (channel) await this.work(channel);
+      } catch (err) {
+        this.logger.warn('webhook dispatch failed', { channel, error: (err as Error).message });
+        if (channel) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now() + 1000, channel).catch(() => undefined);
+      } finally {
+        if (channel) await this.redis.zrem(this.keys.hooksLeases(), channel).catch(() => undefined);
+      }
+      if (!channel) await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  /** Sends what is due in one leased channel; schedules it again when something is left. */
+  private async work(channel: string): Promise<void> {
+    const [pending] = await callScript<[number, number]>(this.redis, 'chatHooksFlush',
+      [this.keys.channelPresence(channel), this.keys.channelHookState(channel), this.keys.channelHooks(channel)], [channel]);
+    if (Number(pending) > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', Number(pending), channel);
+    let retry = await this.retryState(channel);
+    if (retry && retry.nextAt > this.now()) {
+      await this.redis.zadd(this.keys.hooksDue(), 'LT', retry.nextAt, channel);
+      return;
+    }
+    for (let batch = 0; batch < BATCHES_PER_LEASE && this.running; batch++) {
+      await this.redis.zadd(this.keys.hooksLeases(), 'XX', this.now() + LEASE_MS, channel);
+      const events = await this.redis.lrange(this.keys.channelHooks(channel), 0, WEBHOOK_BATCH - 1);
+      if (events.length === 0) return;
+      const error = await this.post(events);
+      if (error !== undefined) {
+        await this.failed(channel, events, error, retry);
+        return;
+      }
+      await this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1);
+      this.metrics.webhookEvents.inc(events.length);
+      if (retry) { await this.redis.hdel(this.keys.hooksRetry(), channel); retry = undefined; }
+    }
+    // More to send: back in line behind the channels that have been due longer.
+    await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
+  }
+
+  private async retryState(channel: string): Promise<RetryState | undefined> {
+    const raw = await this.redis.hget(this.keys.hooksRetry(), channel);
+    return raw ? JSON.parse(raw) as RetryState : undefined;
+  }
+
+  /** One failed attempt: retried later (holding the channel's later events), or given up after the horizon. */
+  private async failed(channel: string, events: string[], error: string, previous: RetryState | undefined): Promise<void> {
+    const now = this.now();
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const firstFailure = previous?.firstFailure ?? now;
+    if (now - firstFailure >= WEBHOOK_RETRY_HORIZON_MS) {
+      await this.redis.rpush(this.keys.hooksFailed(), JSON.stringify({
+        channel, events: events.map((e) => JSON.parse(e) as unknown), error, failedAt: now, attempts,
+      }));
+      await this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1);
+      await this.redis.hdel(this.keys.hooksRetry(), channel);
+      await this.redis.zadd(this.keys.hooksDue(), 'LT', now, channel);
+      this.metrics.webhookFailed.inc(events.length);
+      this.logger.error('webhook batch given up after 24 h of retries: see chat-producer webhooks', { channel, events: events.length, error });
+      return;
+    }
+    const nextAt = now + backoffMs(attempts);
+    await this.redis.hset(this.keys.hooksRetry(), channel, JSON.stringify({ attempts, firstFailure, nextAt, error } satisfies RetryState));
+    // Plain ZADD (not LT): the retry decides when this channel is tried next.
+    await this.redis.zadd(this.keys.hooksDue(), nextAt, channel);
+    if (attempts === 1 || attempts % 10 === 0) {
+      this.logger.warn('webhook delivery failed; retrying', { channel, attempts, retryInMs: nextAt - now, error });
+    }
+  }
+
+  /** POSTs one batch; returns undefined on 2xx, else what went wrong. */
+  private async post(events: string[]): Promise<string | undefined> {
+    const body = `{"events":[${events.join(',')}]}`;
+    const timestamp = String(Date.now());
+    const done = this.metrics.webhookLatency.startTimer();
+    try {
+      const res = await fetch(this.options.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json', 'x-chat-timestamp': timestamp,
+          'x-chat-signature': signature(this.options.secret, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) {
+        this.metrics.webhookRequests.inc({ result: 'ok' });
+        return undefined;
+      }
+      this.metrics.webhookRequests.inc({ result: 'error' });
+      return `HTTP ${res.status}`;
+    } catch (err) {
+      const timeout = (err as Error).name === 'TimeoutError';
+      this.metrics.webhookRequests.inc({ result: timeout ? 'timeout' : 'error' });
+      return timeout ? `no answer within ${WEBHOOK_TIMEOUT_MS} ms` : (err as Error).message;
+    } finally {
+      done();
+    }
+  }
+}
