@@ -10,11 +10,12 @@ import { sendCommand } from './commands/send.js';
 import { statsCommand } from './commands/stats.js';
 import { tokenCommand } from './commands/token.js';
 import { watchCommand } from './commands/watch.js';
+import { webhooksCommand } from './commands/webhooks.js';
 
 const program = new Command('chat-producer')
   .description('Inject messages and load into the chat pipeline, and read its state.')
   .configureOutput({ outputError: oneLineErrors('chat-producer') });
 
-for (const add of [sendCommand, loadCommand, historyCommand, statsCommand, watchCommand, failedCommand, tokenCommand]) add(program);
+for (const add of [sendCommand, loadCommand, historyCommand, statsCommand, watchCommand, failedCommand, webhooksCommand, tokenCommand]) add(program);
 
 program.parseAsync().catch((err) => fail('chat-producer', err));

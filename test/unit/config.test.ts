@@ -53,6 +53,9 @@ describe('config loader', function () {
       [{ AUTH_HOOK_URL: 'http://127.0.0.1:9/hook' }, /^AUTH_HOOK_URL needs authentication on/],
       [{ AUTH_JWKS_URL: 'ftp://idp/jwks' }, /^AUTH_JWKS_URL must be an http\(s\) URL/],
       [{ REDIS_PREFIX: 'a{b}' }, /^REDIS_PREFIX must not contain braces/],
+      [{ WEBHOOK_URL: 'http://127.0.0.1:9/hooks' }, /^WEBHOOK_URL needs WEBHOOK_SECRET of at least 16 characters/],
+      [{ WEBHOOK_URL: 'http://127.0.0.1:9/hooks', WEBHOOK_SECRET: 'short' }, /^WEBHOOK_URL needs WEBHOOK_SECRET/],
+      [{ WEBHOOK_URL: 'mailto:x@y', WEBHOOK_SECRET: 'long-enough-secret-123' }, /^WEBHOOK_URL must be an http\(s\) URL/],
     ];
     for (const [env, pattern] of cases) {
       expect(() => loadConfig({ env, envFile: false }), JSON.stringify(env)).to.throw(ConfigError, pattern);

@@ -9,6 +9,8 @@ export interface StatsSnapshot {
   /** `partitions`: the queue partitions the worker consumes (it holds their lease); none: it stands by. */
   workers: Array<{ id: string; jobs: number; stored: number; duplicates: number; failed: number; pid: number; partitions: number[] }>;
   channels: Array<{ name: string; members: number; seq: number }>;
+  /** Webhook deliveries: channels with events to send, channels retrying a batch, batches given up. */
+  webhooks: { pending: number; retrying: number; failed: number };
 }
 
 async function live(redis: RedisClient, key: string, now: number): Promise<string[]> {
@@ -40,6 +42,7 @@ export async function snapshot(redis: RedisClient, keys: RedisKeys, queues: Inbo
       partitions: owners.flatMap((owner, p) => (owner === id ? [p] : [])),
     };
   }));
+  const [pending, retrying, failed] = await Promise.all([redis.zcard(keys.hooksDue()), redis.hlen(keys.hooksRetry()), redis.llen(keys.hooksFailed())]);
   const busiest = [...members].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 10);
   const seqs = await Promise.all(busiest.map(([name]) => redis.get(keys.channelSeq(name))));
   return {
@@ -48,6 +51,7 @@ export async function snapshot(redis: RedisClient, keys: RedisKeys, queues: Inbo
     pushServers: pushServers.sort((a, b) => a.id.localeCompare(b.id)),
     workers: workers.sort((a, b) => a.id.localeCompare(b.id)),
     channels: busiest.map(([name, n], i) => ({ name, members: n, seq: Number(seqs[i] ?? 0) })),
+    webhooks: { pending, retrying, failed },
   };
 }
 
@@ -67,7 +71,7 @@ export function rates(before: StatsSnapshot, after: StatsSnapshot): { storedPerS
 
 export function statsCommand(program: Command): void {
   withCommonOptions(program.command('stats'))
-    .description('queue depth and rates, live push servers and workers, busiest channels')
+    .description('queue depth and rates, live push servers and workers, busiest channels, webhook deliveries')
     .option('--interval <ms>', 'measure rates over this long (and refresh this often with --watch)', '1000')
     .option('--watch', 'refresh until Ctrl-C')
     .option('--times <n>', 'with --watch, stop after this many refreshes')
@@ -113,5 +117,7 @@ function render(second: StatsSnapshot, r: ReturnType<typeof rates>, json: boolea
   out('busiest channels');
   if (second.channels.length === 0) out('  (none with members)');
   for (const c of second.channels) out(`  ${c.name}  ${c.members} members  seq ${c.seq}`);
+  const h = second.webhooks;
+  out(`webhooks: ${h.pending} channels pending, ${h.retrying} retrying, ${h.failed} failed${h.failed > 0 ? ' (chat-producer webhooks --retry)' : ''}`);
   return lines;
 }
