@@ -61,8 +61,8 @@ export class QueueWorker {
     if (config.webhookUrl !== undefined && config.webhookSecret !== undefined) {
       this.webhooks = new WebhookDispatcher(this.redis, this.keys,
         { url: config.webhookUrl, secret: config.webhookSecret, concurrency: config.webhookConcurrency }, this.metrics, logger, () => this.clock.now());
-      this.metrics.watchWebhooks(this.redis, this.keys);
     }
+    this.metrics.watchWebhooks(this.redis, this.keys);
     this.watch = new RedisWatch(this.redis, config.redisCutoffMs, () => undefined, logger, {
       cutOff: 'cut off from Redis: storing nothing; another worker takes over this worker\'s partitions',
       restored: 'Redis answers again',
