@@ -3,6 +3,8 @@
  * one machine. Wires the pieces: systems, load generators, the sweep, the idle test, the report.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +31,7 @@ const program = new Command('npm run bench --')
   // Any of the options below makes a custom run: results/custom.*, leaving latest.* alone.
   .option('--cluster', 'also run our stack on a local 3-master Redis Cluster')
   .option('--only <systems>', 'comma list of ours, baseline, cluster, mixed (default: ours,baseline[,cluster])')
+  .option('--webhooks', 'also run ours with webhooks on, to a local receiver (events delivered per second, and the cost)')
   .option('--mixed', 'also run ours under the mixed load: 70 % messages, 20 % reactions, 10 % edits, each author typing once a second for 2 s before its turn')
   .option('--channels <n>', 'channels in the load', positiveInt)
   .option('--members <n>', 'members per channel', positiveInt, 10)
@@ -40,7 +43,7 @@ const program = new Command('npm run bench --')
   .option('--no-idle', 'skip the idle-connection memory test')
   .showHelpAfterError('(run with --help for usage)');
 program.parse(process.argv);
-const opts = program.opts<{ quick?: boolean; cluster?: boolean; mixed?: boolean; only?: string; channels?: number; members: number; rates?: number[]; idle: boolean }>();
+const opts = program.opts<{ quick?: boolean; cluster?: boolean; mixed?: boolean; webhooks?: boolean; only?: string; channels?: number; members: number; rates?: number[]; idle: boolean }>();
 
 const quick = opts.quick === true;
 const plan: SweepPlan = {
@@ -58,9 +61,9 @@ const plan: SweepPlan = {
   stopP99Ms: 200,
   refine: quick ? 0 : 2,
 };
-const wanted = (opts.only ?? ['ours', 'baseline', ...(opts.cluster ? ['cluster'] : []), ...(opts.mixed ? ['mixed'] : [])].join(',')).split(',').map((s) => s.trim());
+const wanted = (opts.only ?? ['ours', 'baseline', ...(opts.cluster ? ['cluster'] : []), ...(opts.mixed ? ['mixed'] : []), ...(opts.webhooks ? ['webhooks'] : [])].join(',')).split(',').map((s) => s.trim());
 for (const w of wanted) {
-  if (!['ours', 'baseline', 'cluster', 'mixed'].includes(w)) program.error(`--only: unknown system "${w}"; use ours, baseline, cluster or mixed`);
+  if (!['ours', 'baseline', 'cluster', 'mixed', 'webhooks'].includes(w)) program.error(`--only: unknown system "${w}"; use ours, baseline, cluster, mixed or webhooks`);
 }
 
 const log = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -99,6 +102,21 @@ async function benchSystem(start: () => Promise<RunningSystem>, stepPlan: SweepP
   });
 }
 
+/** A webhook endpoint that counts the events it acknowledges (no signature check: that is the tests' job). */
+async function startReceiver(): Promise<{ url: string; readonly events: number; close(): void }> {
+  let events = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      events += (body.match(/"type":"/g)?.length ?? 0) - (body.match(/"type":"(?:message|update)"/g)?.length ?? 0);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, get events() { return events; }, close: () => server.close() };
+}
+
 /** The bench starts its own Redis servers: stop at once, in one line, when it cannot. */
 function requireRedisServer(): void {
   try {
@@ -118,6 +136,14 @@ async function main(): Promise<void> {
   if (wanted.includes('ours')) systems.push(await benchSystem(() => startOurs()));
   if (wanted.includes('baseline')) systems.push(await benchSystem(() => startBaseline()));
   if (wanted.includes('cluster')) systems.push(await benchSystem(() => startOurs({ cluster: true })));
+  if (wanted.includes('webhooks')) {
+    const receiver = await startReceiver();
+    const hooked = async (): Promise<RunningSystem> => ({
+      ...(await startOurs({ env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' } })),
+      id: 'ours-webhooks', label: 'ours, webhooks on', counters: () => ({ 'webhook events': receiver.events }),
+    });
+    try { systems.push(await benchSystem(hooked)); } finally { receiver.close(); }
+  }
   if (wanted.includes('mixed')) {
     const mixed = async (): Promise<RunningSystem> => ({ ...(await startOurs()), id: 'ours-mixed', label: 'ours, mixed load' });
     systems.push(await benchSystem(mixed, { ...plan, mix: true }));
@@ -151,7 +177,7 @@ async function main(): Promise<void> {
     },
   };
   // Only a full default run replaces the committed results; other runs keep theirs apart.
-  const custom = opts.rates !== undefined || opts.only !== undefined || opts.channels !== undefined || opts.members !== 10 || !opts.idle || opts.mixed === true;
+  const custom = opts.rates !== undefined || opts.only !== undefined || opts.channels !== undefined || opts.members !== 10 || !opts.idle || opts.mixed === true || opts.webhooks === true;
   const name = quick ? 'quick' : custom ? 'custom' : 'latest';
   const dir = `${BENCH_DIR}results`;
   mkdirSync(dir, { recursive: true });

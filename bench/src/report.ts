@@ -63,6 +63,10 @@ export function markdown(r: BenchResult): string {
   }
   lines.push(`| Server CPU s per 1,000 msgs at ${num(t)} msg/s (servers + Redis) | ${cols.map((c) => serverCpu(atRate(c, t))?.toFixed(3) ?? '–').join(' | ')} | ` +
     `${ratio(serverCpu(ours && atRate(ours, t)), serverCpu(baseline && atRate(baseline, t)))} |`);
+  const counterNames = [...new Set(cols.flatMap((c) => Object.keys(atRate(c, t)?.perSecond ?? {})))];
+  for (const name of counterNames) {
+    lines.push(`| ${name}/s at ${num(t)} msg/s | ${cols.map((c) => { const v = atRate(c, t)?.perSecond?.[name]; return v === undefined ? '–' : num(v); }).join(' | ')} | – |`);
+  }
   const idleOf = (id: string | undefined): IdleResult | undefined => r.idle.find((i) => i.id === id);
   lines.push(`| Memory per idle connection (${num(r.idle[0]?.connections ?? 0)} on one server) | ${cols.map((c) => {
     const i = idleOf(c.id);

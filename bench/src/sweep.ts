@@ -49,6 +49,8 @@ export interface StepResult {
   timeline: number[];
   /** Mixed load: events by kind, typing notices sent and delivered. */
   kinds?: StepReport['kinds'];
+  /** The system's own counters per second over the step (webhook events delivered). */
+  perSecond?: Record<string, number>;
   /** CPU seconds per 1,000 messages, per process and per role. */
   cpuPer1000: Record<string, number>;
   cpuPer1000ByRole: Record<string, number>;
@@ -82,12 +84,20 @@ export async function runStep(
   const n = loadgens.procs.length;
   const step = ++stepCounter;
   const before = cpuSnapshot(tracked);
+  const countersBefore = system.counters?.();
+  const startedAt = Date.now();
   const reports = (await loadgens.all(() => ({
     op: 'run', step, rate: rate / n, durationMs, settleMs: plan.settleMs, rampMs: plan.rampMs, mix: plan.mix,
   }), 'ran')).map((r) => r.report);
   const after = cpuSnapshot(tracked);
+  const countersAfter = system.counters?.();
+  const seconds = (Date.now() - startedAt) / 1000;
   await loadgens.all(() => ({ op: 'quiet', quietMs: 300, timeoutMs: 60_000 }), 'quiet');
-  return summarise(rate, durationMs, reports, tracked, before, after, plan);
+  const result = summarise(rate, durationMs, reports, tracked, before, after, plan);
+  if (countersBefore && countersAfter) {
+    result.perSecond = Object.fromEntries(Object.entries(countersAfter).map(([k, v]) => [k, Math.round((v - (countersBefore[k] ?? 0)) / seconds)]));
+  }
+  return result;
 }
 
 function summarise(
@@ -138,7 +148,8 @@ export async function sweep(
     const s = await runStep(system, loadgens, rate, durationMs, plan);
     steps.push(s);
     log(`  ${system.label.padEnd(28)} ${String(rate).padStart(6)} msg/s  p50 ${fmt(s.p50Ms)}  p99 ${fmt(s.p99Ms)}  max ${fmt(s.maxMs)}` +
-      `  lost ${s.lost}${Object.keys(s.errors).length ? ` errors ${JSON.stringify(s.errors)}` : ''}  ${s.held ? 'held' : 'NOT held'}`);
+      `  lost ${s.lost}${Object.keys(s.errors).length ? ` errors ${JSON.stringify(s.errors)}` : ''}  ${s.held ? 'held' : 'NOT held'}` +
+      `${s.perSecond ? `  ${Object.entries(s.perSecond).map(([k, v]) => `${k} ${v}/s`).join('  ')}` : ''}`);
     return s;
   };
   for (const rate of plan.rates) {
