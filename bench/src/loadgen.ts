@@ -120,7 +120,9 @@ class Loadgen {
           const key = `${step}:${sent}:${Math.round(scheduled * 1000)}`;
           const done = (error?: string): void => { if (error === undefined) acked++; else errors[error] = (errors[error] ?? 0) + 1; };
           // An update needs an own message to change: until one arrived, the member sends a message.
-          const kind = mix && member.update && (member.ownLatest ?? 0) > 0 ? MIX[sent % MIX.length] : 'message';
+          // Each member's successive turns walk through the mix (members × 10 would pin a member to one kind).
+          const turn = sent + Math.floor(sent / this.members.length);
+          const kind = mix && member.update && (member.ownLatest ?? 0) > 0 ? MIX[turn % MIX.length] : 'message';
           if (kind === 'edit') { kinds.edits++; member.update?.(key, { text: `${key}:${FILLER}` }, done); continue; }
           if (kind === 'react') {
             // A different emoji each time (20 before they repeat): a react never repeats one already there.

@@ -84,8 +84,9 @@ export class Chat extends Emitter<ChatEvents> {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private token: string | undefined;
   private readonly session = `s${Math.random().toString(36).slice(2, 14)}`;
-  /** The user name the server gave this connection (from `welcome`). */
+  /** The user name the server gave this connection, and the push server (from `welcome`). */
   user: string | undefined;
+  serverId: string | undefined;
 
   constructor(readonly options: ChatOptions) {
     super();
@@ -175,6 +176,7 @@ export class Chat extends Emitter<ChatEvents> {
       if (this.stopped) { void client.close(); return; }
       this.client = client;
       this.user = client.welcome.user;
+      this.serverId = client.welcome.serverId;
       this.attempt = 0;
       this.wire(client);
       this.setState('connected', `connected to ${url}`);
@@ -227,6 +229,8 @@ export class Chat extends Emitter<ChatEvents> {
     if (p) {
       if (RETRYABLE.has(e.code)) {
         // Sent again with the same id after a pause: stored once whatever happened to the first.
+        // The channel hears of it (a UI may say "sending too fast"); the send stays pending.
+        this.channels.get(p.frame.channel)?.onError(e);
         const retryIn = backoffDelay(2, this.options.backoff);
         setTimeout(() => { if (this.pending.get(p.id) === p) this.transmit(p); }, Math.max(200, retryIn));
         return;

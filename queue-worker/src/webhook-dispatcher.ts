@@ -7,7 +7,11 @@
  * due). A ZSET names the channels whose outbox needs attention, scored by when; another holds
  * leases, so that one loop at a time works on a channel. Each worker runs WEBHOOK_CONCURRENCY
  * loops that lease a due channel, POST up to 100 of its oldest events (signed), and remove them
- * once the endpoint answers 2xx within 5 s. A failed batch is retried
+ * once the endpoint answers 2xx within 5 s. Healthy channels share requests (up to 100 events
+ * from up to 50 channels), which keeps the request rate far below the event rate. A shared
+ * request that fails, or is not answered within SHARED_TIMEOUT_MS, is sent again at once as one
+ * request per channel; a channel whose own request failed is retried on its own from then on, so
+ * a failing or hanging channel holds back only itself. A failed batch is retried
  * with exponential backoff (1 s doubling to 5 min) for 24 h and holds back its channel's later
  * events, so a channel's events arrive in order; other channels go on. After 24 h the batch
  * moves to the failed list (`chat-producer webhooks --retry` queues it again).
@@ -33,6 +37,13 @@ const LEASE_MS = 30_000;
 const POLL_MS = 100;
 /** Batches one lease sends before the channel goes back in line (fairness between channels). */
 const BATCHES_PER_LEASE = 10;
+/** Channels one request may carry events of (healthy channels share requests; see `work`). */
+const CHANNELS_PER_CLAIM = 50;
+/**
+ * A shared request not answered 2xx this soon is given up at once and each of its channels is
+ * sent on its own: one hanging channel delays the others it shared a request with by at most this.
+ */
+export const SHARED_TIMEOUT_MS = 1000;
 
 export function backoffMs(attempt: number): number {
   return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 300_000);
@@ -77,34 +88,74 @@ export class WebhookDispatcher {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      let channel: string | null = null;
+      let channels: string[] = [];
       try {
-        channel = await callScript<string | null>(this.redis, 'chatHooksClaim', [this.keys.hooksDue(), this.keys.hooksLeases()], [LEASE_MS]);
-        if (channel) await this.work(channel);
+        channels = await callScript<string[]>(this.redis, 'chatHooksClaim', [this.keys.hooksDue(), this.keys.hooksLeases()], [LEASE_MS, CHANNELS_PER_CLAIM]);
+        if (channels.length > 0) await this.work(channels);
       } catch (err) {
-        this.logger.warn('webhook dispatch failed', { channel, error: (err as Error).message });
-        if (channel) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now() + 1000, channel).catch(() => undefined);
+        this.logger.warn('webhook dispatch failed', { channels: channels.slice(0, 5), error: (err as Error).message });
+        for (const c of channels) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now() + 1000, c).catch(() => undefined);
       } finally {
-        if (channel) await this.redis.zrem(this.keys.hooksLeases(), channel).catch(() => undefined);
+        if (channels.length > 0) await this.redis.zrem(this.keys.hooksLeases(), ...channels).catch(() => undefined);
       }
-      if (!channel) await new Promise((r) => setTimeout(r, POLL_MS));
+      if (channels.length === 0) await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
 
-  /** Sends what is due in one leased channel; schedules it again when something is left. */
-  private async work(channel: string): Promise<void> {
-    const [pending] = await callScript<[number, number]>(this.redis, 'chatHooksFlush',
-      [this.keys.channelPresence(channel), this.keys.channelHookState(channel), this.keys.channelHooks(channel)], [channel]);
-    if (Number(pending) > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', Number(pending), channel);
-    let retry = await this.retryState(channel);
-    if (retry && retry.nextAt > this.now()) {
-      await this.redis.zadd(this.keys.hooksDue(), 'LT', retry.nextAt, channel);
+  /**
+   * Sends what is due in the leased channels: the ones retrying a failed batch each on its own
+   * (when their backoff allows), the others together.
+   */
+  private async work(channels: string[]): Promise<void> {
+    const healthy: string[] = [];
+    for (const channel of channels) {
+      const [pending] = await callScript<[number, number]>(this.redis, 'chatHooksFlush',
+        [this.keys.channelPresence(channel), this.keys.channelHookState(channel), this.keys.channelHooks(channel)], [channel]);
+      if (Number(pending) > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', Number(pending), channel);
+      const retry = await this.retryState(channel);
+      if (!retry) { healthy.push(channel); continue; }
+      if (retry.nextAt > this.now()) await this.redis.zadd(this.keys.hooksDue(), 'LT', retry.nextAt, channel);
+      else await this.workAlone(channel, retry);
+    }
+    if (healthy.length > 0) await this.workTogether(healthy);
+  }
+
+  /** One request for the oldest events of several healthy channels (at most WEBHOOK_BATCH in all). */
+  private async workTogether(channels: string[]): Promise<void> {
+    const leaseUntil = this.now() + LEASE_MS;
+    await this.redis.zadd(this.keys.hooksLeases(), 'XX', ...channels.flatMap((c) => [leaseUntil, c]));
+    const taken: Array<{ channel: string; events: string[] }> = [];
+    let room = WEBHOOK_BATCH;
+    for (const channel of channels) {
+      if (room === 0) { await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel); continue; }
+      const events = await this.redis.lrange(this.keys.channelHooks(channel), 0, room - 1);
+      if (events.length === 0) continue;
+      taken.push({ channel, events });
+      room -= events.length;
+    }
+    if (taken.length === 0) return;
+    const error = await this.post(taken.flatMap((t) => t.events), taken.length > 1 ? SHARED_TIMEOUT_MS : WEBHOOK_TIMEOUT_MS);
+    if (error !== undefined && taken.length > 1) {
+      // Each on its own now, side by side: the channels that are fine go through at once.
+      await Promise.all(taken.map(({ channel }) => this.workAlone(channel, undefined)));
       return;
     }
+    for (const { channel, events } of taken) {
+      if (error !== undefined) { await this.failed(channel, events, error, undefined); continue; }
+      await this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1);
+      this.metrics.webhookEvents.inc(events.length);
+      // More left: back in line.
+      if ((await this.redis.llen(this.keys.channelHooks(channel))) > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
+    }
+  }
+
+  /** A channel on its own (retrying a failed batch, or out of a failed shared request): its later events wait behind it. */
+  private async workAlone(channel: string, previous: RetryState | undefined): Promise<void> {
+    let retry: RetryState | undefined = previous;
     for (let batch = 0; batch < BATCHES_PER_LEASE && this.running; batch++) {
       await this.redis.zadd(this.keys.hooksLeases(), 'XX', this.now() + LEASE_MS, channel);
       const events = await this.redis.lrange(this.keys.channelHooks(channel), 0, WEBHOOK_BATCH - 1);
-      if (events.length === 0) return;
+      if (events.length === 0) { if (retry) await this.redis.hdel(this.keys.hooksRetry(), channel); return; }
       const error = await this.post(events);
       if (error !== undefined) {
         await this.failed(channel, events, error, retry);
@@ -149,7 +200,7 @@ export class WebhookDispatcher {
   }
 
   /** POSTs one batch; returns undefined on 2xx, else what went wrong. */
-  private async post(events: string[]): Promise<string | undefined> {
+  private async post(events: string[], timeoutMs = WEBHOOK_TIMEOUT_MS): Promise<string | undefined> {
     const body = `{"events":[${events.join(',')}]}`;
     const timestamp = String(Date.now());
     const done = this.metrics.webhookLatency.startTimer();
@@ -161,7 +212,7 @@ export class WebhookDispatcher {
           'x-chat-signature': signature(this.options.secret, timestamp, body),
         },
         body,
-        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
@@ -173,7 +224,7 @@ export class WebhookDispatcher {
     } catch (err) {
       const timeout = (err as Error).name === 'TimeoutError';
       this.metrics.webhookRequests.inc({ result: timeout ? 'timeout' : 'error' });
-      return timeout ? `no answer within ${WEBHOOK_TIMEOUT_MS} ms` : (err as Error).message;
+      return timeout ? `no answer within ${timeoutMs} ms` : (err as Error).message;
     } finally {
       done();
     }

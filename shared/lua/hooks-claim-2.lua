@@ -1,23 +1,28 @@
 --[[
-  Leases the channel whose webhook outbox has been due longest and that no dispatcher loop is
-  working on, and takes it off the due list (events arriving meanwhile put it back on).
+  Leases up to ARGV[2] of the channels whose webhook outbox has been due longest and that no
+  dispatcher loop is working on, and takes them off the due list (events arriving meanwhile put
+  them back on).
 
   KEYS[1] due     ZSET channel -> when its outbox needs the dispatcher (ms)
   KEYS[2] leases  ZSET channel -> lease expiry (ms, Redis clock)
 
   ARGV[1] lease in ms
+  ARGV[2] the most channels to lease
 
-  Returns: the channel, or nil when none is due.
+  Returns: the channels leased (none when nothing is due).
 ]]
 --- @include "now-ms"
 
 local now = nowMs()
-for _, channel in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 50)) do
+local want = tonumber(ARGV[2])
+local leased = {}
+for _, channel in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want + 50)) do
   local lease = tonumber(redis.call('ZSCORE', KEYS[2], channel) or '0')
   if lease <= now then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), channel)
     redis.call('ZREM', KEYS[1], channel)
-    return channel
+    leased[#leased + 1] = channel
+    if #leased >= want then break end
   end
 end
-return false
+return leased

@@ -223,3 +223,74 @@ describe('browser page: server-side limits', function () {
   });
 
 });
+
+describe('browser page: a chat app on the client library', function () {
+  const ctx = browserAndStack({ pushServers: 2, workers: 2, env: { HEARTBEAT_MS: '1000' } });
+  const badge = (page: Page, channel: string): Promise<string | null> =>
+    page.evaluate((c) => {
+      const b = document.querySelector(`#channels li[data-channel="${c}"] .badge`) as HTMLElement | null;
+      return b && !b.hidden ? b.textContent : null;
+    }, channel);
+  const messageLi = (_page: Page, text: string): string => `#log li[data-seq]:has(.text:text-is("${text}"))`;
+
+  it('shows two channels with unread badges, edits, deletes, reactions, typing and "seen by" across push servers', async function () {
+    this.timeout(90_000);
+    const ann = await open(ctx.browser, ctx.stack, 0, 'ann', 'alpha');
+    const ben = await open(ctx.browser, ctx.stack, 1, 'ben', 'alpha');
+    await sendFromPage(ann, 'hi ben');
+    await waitForTexts(ben, ['hi ben']);
+    // ann opens a second channel; alpha keeps counting what she has not seen.
+    await ann.fill('#channel', 'beta');
+    await ann.click('#join');
+    await ann.waitForSelector('#channels li.current[data-channel="beta"]');
+    await sendFromPage(ben, 'one');
+    await sendFromPage(ben, 'two');
+    await ann.waitForFunction(() => (document.querySelector('#channels li[data-channel="alpha"] .badge') as HTMLElement | null)?.textContent === '2');
+    expect(await badge(ann, 'alpha')).to.equal('2');
+    await ann.click('#channels li[data-channel="alpha"] button');
+    await waitForTexts(ann, ['hi ben', 'one', 'two']);
+    expect(await badge(ann, 'alpha'), 'cleared once seen').to.equal(null);
+    // ben edits and deletes his own messages; ann reacts; each side sees the other's changes.
+    await ben.click(`${messageLi(ben, 'one')} .actions button:text-is("Edit")`);
+    await ben.fill('#text', 'one (fixed)');
+    await ben.press('#text', 'Enter');
+    await ann.waitForSelector(`${messageLi(ann, 'one (fixed)')} .edited`);
+    await ben.click(`${messageLi(ben, 'two')} .actions button:text-is("Delete")`);
+    await ann.waitForSelector('#log li.deleted .text:text-is("message deleted")');
+    await ann.click(`${messageLi(ann, 'one (fixed)')} .reactions button[data-emoji="👍"]`);
+    await ben.waitForSelector(`${messageLi(ben, 'one (fixed)')} .reactions button[data-emoji="👍"]:text-is("👍 1")`);
+    // Typing shows at the other member, then goes away.
+    await ann.type('#text', 'typing…', { delay: 20 });
+    await ben.waitForFunction(() => document.querySelector('#typing')?.textContent === 'ann is typing…');
+    await ann.fill('#text', '');
+    // ben has read everything: ann's last message says so.
+    await ann.waitForSelector(`${messageLi(ann, 'hi ben')} .seen:text-is("seen by ben")`);
+    await screenshot(ann, 'chat-app');
+    // A direct message: ann opens one from the presence list; ben opens the same from his.
+    await ann.click('#presence li button:text-is("ben")');
+    await ann.waitForSelector('#channels li.current[data-channel="dm:ann:ben"]');
+    await sendFromPage(ann, 'psst');
+    await ben.click('#presence li button:text-is("ann")');
+    await waitForTexts(ben, ['psst']);
+    await Promise.all([ann.close(), ben.close()]);
+  });
+
+  it('loads older messages when scrolled to the top, each once, down to the first', async function () {
+    this.timeout(60_000);
+    const { ChatClient } = await import('@chat/shared');
+    const WebSocket = (await import('ws')).default;
+    const writer = await ChatClient.connect(ctx.stack.push(0).url, { user: 'archivist', socket: (u) => new WebSocket(u) as never });
+    await writer.join('archive');
+    for (let i = 1; i <= 70; i++) await writer.send('archive', `old ${i}`, `a${i}`);
+    await writer.close();
+    const page = await open(ctx.browser, ctx.stack, 1, 'reader', 'archive');
+    await page.waitForFunction(() => document.querySelectorAll('#log li[data-seq]').length >= 10);
+    for (let i = 0; i < 10; i++) {
+      if ((await shownSeqs(page)).length >= 70) break;
+      await page.evaluate(() => { const log = document.querySelector('#log') as HTMLElement; log.scrollTop = 0; log.dispatchEvent(new Event('scroll')); });
+      await page.waitForFunction((n) => document.querySelectorAll('#log li[data-seq]').length > n, (await shownSeqs(page)).length, { timeout: 5000 }).catch(() => undefined);
+    }
+    expect(await shownSeqs(page)).to.deep.equal(Array.from({ length: 70 }, (_, i) => i + 1));
+    await page.close();
+  });
+});
