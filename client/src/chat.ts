@@ -11,7 +11,7 @@
  */
 import { ChatClient, ChatError, tokenExpiry, type SocketFactory } from '@chat/shared/client';
 import type {
-  AckFrame, ErrorFrame, HistoryFrame, MessageFrame, PageFrame, UpdateRequestFrame,
+  AckFrame, ChannelEvent, ErrorFrame, HistoryFrame, MessageFrame, PageFrame, UpdateFrame, UpdateRequestFrame,
 } from '@chat/shared/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { ChannelModel, type ChangeKind } from './channel-model.js';
@@ -42,12 +42,14 @@ export interface StateChange { state: ChatState; previous: ChatState; reason: st
 interface Pending {
   id: string;
   frame: Record<string, unknown> & { channel: string };
+  /** The connection it was last sent on (sent again only on another one, or when retried). */
+  sentOn?: ChatClient;
   resolve(ack: AckFrame): void;
   reject(err: ChatError): void;
 }
 
 type ChatEvents = { state: StateChange; error: ErrorFrame };
-type ChannelEvents = { change: ChangeKind[]; message: MessageFrame; error: ErrorFrame };
+type ChannelEvents = { change: ChangeKind[]; message: MessageFrame; update: UpdateFrame; error: ErrorFrame };
 
 class Emitter<E> {
   private readonly listeners = new Map<keyof E, Set<(v: never) => void>>();
@@ -150,10 +152,18 @@ export class Chat extends Emitter<ChatEvents> {
     });
   }
 
-  private transmit(p: Pending): void {
+  /** Sends a pending frame on the current connection unless it already went there (`again`: a retry). */
+  private transmit(p: Pending, again = false): void {
     const client = this.transport;
-    if (!client || !this.channels.get(p.frame.channel)?.ready) return; // sent after the (re)join
+    if (!client || !this.channels.get(p.frame.channel)?.ready) return; // sent once the channel is (re)joined
+    if (p.sentOn === client && !again) return;
+    p.sentOn = client;
     client.sendRaw(JSON.stringify(p.frame));
+  }
+
+  /** The channel is joined on this connection: what waits for it goes out, in the order it was sent. */
+  channelReady(channel: string): void {
+    for (const p of this.pending.values()) if (p.frame.channel === channel) this.transmit(p);
   }
 
   private setState(state: ChatState, reason: string): void {
@@ -191,11 +201,9 @@ export class Chat extends Emitter<ChatEvents> {
     return exp !== undefined && exp * 1000 <= Date.now() + 1000;
   }
 
-  /** Re-joins every joined channel with `since`, then resends what was not acknowledged. */
+  /** Re-joins every joined channel with `since`; each resends what it had unacknowledged once its history is in. */
   private async resume(client: ChatClient): Promise<void> {
     await Promise.all([...this.channels.values()].filter((c) => c.wanted).map((c) => c.rejoin(client).catch(() => undefined)));
-    if (this.client !== client) return;
-    for (const p of this.pending.values()) this.transmit(p);
   }
 
   private wire(client: ChatClient): void {
@@ -232,7 +240,7 @@ export class Chat extends Emitter<ChatEvents> {
         // The channel hears of it (a UI may say "sending too fast"); the send stays pending.
         this.channels.get(p.frame.channel)?.onError(e);
         const retryIn = backoffDelay(2, this.options.backoff);
-        setTimeout(() => { if (this.pending.get(p.id) === p) this.transmit(p); }, Math.max(200, retryIn));
+        setTimeout(() => { if (this.pending.get(p.id) === p) this.transmit(p, true); }, Math.max(200, retryIn));
         return;
       }
       this.pending.delete(p.id);
@@ -401,16 +409,20 @@ export class Channel extends Emitter<ChannelEvents> {
     this.ready = true;
     const before = this.model.lastSeq;
     this.onModel(this.model.history(h, this.resumed));
-    // A resume brings what was missed while away: new messages to the listener, as if live.
-    if (this.resumed) for (const e of h.messages) if (e.type === 'message' && e.seq > before) this.emit('message', e);
+    // A resume brings what was missed while away: to the listeners, as if live.
+    if (this.resumed) for (const e of h.messages) if (e.seq > before) this.announce(e);
     for (const w of this.joinWaiters.splice(0)) w.resolve(h);
+    this.chat.channelReady(this.name);
   }
 
-  onLive(e: MessageFrame | Parameters<ChannelModel['live']>[0]): void {
-    const changed = this.model.live(e);
-    if (changed.length === 0) return;
-    this.onModel(changed);
-    if (e.type === 'message') this.emit('message', e);
+  onLive(e: ChannelEvent): void {
+    if (e.seq <= this.model.lastSeq) return;
+    this.onModel(this.model.live(e));
+    this.announce(e);
+  }
+
+  private announce(e: ChannelEvent): void {
+    if (e.type === 'message') this.emit('message', e); else this.emit('update', e);
   }
 
   onTyping(user: string): void {

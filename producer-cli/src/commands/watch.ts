@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import WebSocket from 'ws';
-import { ChannelStore, ChatClient, type ChannelEvent, type SocketLike } from '@chat/shared';
+import { Chat } from '@chat/client';
+import { ChannelStore, type ChannelEvent, type SocketLike } from '@chat/shared';
 import { channelOption, intOption, openContext, out, withCommonOptions } from '../context.js';
 import { formatMessage } from './history.js';
 
@@ -53,21 +54,25 @@ export function watchCommand(program: Command): void {
 }
 
 async function watchThroughServer(url: string, channel: string, print: (m: ChannelEvent, live: boolean) => boolean): Promise<void> {
-  let client: ChatClient;
+  // Through the client library: a dropped connection is resumed with since, nothing printed twice.
+  const chat = new Chat({ urls: [url], user: `watch-${process.pid}`, socket: (u) => new WebSocket(u) as unknown as SocketLike, connectTimeoutMs: 5000 });
+  chat.on('state', (s) => { if (s.state === 'reconnecting') process.stderr.write(`${s.reason}\n`); });
   try {
-    client = await ChatClient.connect(url, { user: `watch-${process.pid}`, socket: (u) => new WebSocket(u) as unknown as SocketLike, timeoutMs: 5000 });
+    await Promise.race([chat.connect(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000))]);
   } catch (err) {
+    await chat.close();
     throw new Error(`cannot connect to ${url} (${(err as Error).message}): check --url`);
   }
+  const ch = chat.channel(channel);
   await new Promise<void>((resolve, reject) => {
-    client.on('message', (m) => { if (m.channel === channel && print(m, true)) resolve(); });
-    client.on('update', (u) => { if (u.channel === channel && print(u, true)) resolve(); });
-    client.on('close', (c) => reject(new Error(`the push server closed the connection (code ${c.code}${c.reason ? `: ${c.reason}` : ''})`)));
+    ch.on('message', (m) => { if (print(m, true)) resolve(); });
+    ch.on('update', (u) => { if (print(u, true)) resolve(); });
+    ch.on('error', (e) => reject(new Error(`${e.code}: ${e.message}`)));
     process.once('SIGINT', () => resolve());
-    client.join(channel).then((h) => {
+    ch.join().then((h) => {
       for (const m of h.messages) print(m, false);
       process.stderr.write(`watching ${channel} after seq ${h.seq} through ${url} (Ctrl-C stops)\n`);
     }, reject);
   });
-  await client.close();
+  await chat.close();
 }
