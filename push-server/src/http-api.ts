@@ -119,51 +119,41 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     json(res, 200, { channels });
     return;
   }
-  const presence = /^\/channels\/([^/]+)\/presence$/.exec(path);
-  if (presence) {
-    const name = decodeURIComponent(presence[1] as string);
-    if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
-    await mayRead(deps, req, name);
+  const route = /^\/channels\/([^/]+)\/(presence|receipts|messages)$/.exec(path);
+  if (!route) { httpError(res, 404, 'not_found', `no such endpoint: ${path}`); return; }
+  const name = decodeURIComponent(route[1] as string);
+  if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
+  await mayRead(deps, req, name);
+  if (route[2] === 'presence') {
     json(res, 200, { channel: name, users: await deps.presence.sweep(name, false) });
     return;
   }
-  const receipts = /^\/channels\/([^/]+)\/receipts$/.exec(path);
-  if (receipts) {
-    const name = decodeURIComponent(receipts[1] as string);
-    if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
-    await mayRead(deps, req, name);
+  if (route[2] === 'receipts') {
     json(res, 200, { channel: name, read: await deps.store.receipts(name) });
     return;
   }
-  const match = /^\/channels\/([^/]+)\/messages$/.exec(path);
-  if (match) {
-    const name = decodeURIComponent(match[1] as string);
-    if (!isValidChannel(name)) { httpError(res, 400, 'invalid_channel', `"${name.slice(0, 80)}" is not a valid channel name`); return; }
-    await mayRead(deps, req, name);
-    if (url.searchParams.has('before')) {
-      // Scroll-back: a page of messages before a seq (an empty `before` pages from the newest).
-      if (url.searchParams.has('since')) { httpError(res, 400, 'bad_request', 'use either "before" or "since", not both'); return; }
-      const before = intParam(url, 'before', 1, Number.MAX_SAFE_INTEGER);
-      const pageLimit = intParam(url, 'limit', 1, MAX_PAGE_LIMIT);
-      for (const p of [before, pageLimit]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
-      const page = await deps.store.page(name, (before as number | undefined) ?? 0, (pageLimit as number | undefined) ?? DEFAULT_PAGE_LIMIT);
-      json(res, 200, {
-        channel: name, ...(before === undefined ? {} : { before }),
-        messages: page.frames.map((f) => JSON.parse(f) as MessageFrame), more: page.more,
-      });
-      return;
-    }
-    const limit = intParam(url, 'limit', 1, MAX_SINCE_MESSAGES);
-    const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
-    for (const p of [limit, since]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
-    const read = since === undefined
-      ? await deps.store.read(name, { last: (limit as number | undefined) ?? deps.historyLimit })
-      : await deps.store.read(name, { since: since as number, cap: (limit as number | undefined) ?? MAX_SINCE_MESSAGES });
-    const frame = historyFrame(name, read);
-    json(res, 200, { channel: name, messages: frame.messages, seq: frame.seq, complete: frame.complete });
+  // /messages
+  if (url.searchParams.has('before')) {
+    // Scroll-back: a page of messages before a seq (an empty `before` pages from the newest).
+    if (url.searchParams.has('since')) { httpError(res, 400, 'bad_request', 'use either "before" or "since", not both'); return; }
+    const before = intParam(url, 'before', 1, Number.MAX_SAFE_INTEGER);
+    const pageLimit = intParam(url, 'limit', 1, MAX_PAGE_LIMIT);
+    for (const p of [before, pageLimit]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
+    const page = await deps.store.page(name, (before as number | undefined) ?? 0, (pageLimit as number | undefined) ?? DEFAULT_PAGE_LIMIT);
+    json(res, 200, {
+      channel: name, ...(before === undefined ? {} : { before }),
+      messages: page.frames.map((f) => JSON.parse(f) as MessageFrame), more: page.more,
+    });
     return;
   }
-  httpError(res, 404, 'not_found', `no such endpoint: ${path}`);
+  const limit = intParam(url, 'limit', 1, MAX_SINCE_MESSAGES);
+  const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+  for (const p of [limit, since]) if (p instanceof Error) { httpError(res, 400, 'bad_request', p.message); return; }
+  const read = since === undefined
+    ? await deps.store.read(name, { last: (limit as number | undefined) ?? deps.historyLimit })
+    : await deps.store.read(name, { since: since as number, cap: (limit as number | undefined) ?? MAX_SINCE_MESSAGES });
+  const frame = historyFrame(name, read);
+  json(res, 200, { channel: name, messages: frame.messages, seq: frame.seq, complete: frame.complete });
 }
 
 /**

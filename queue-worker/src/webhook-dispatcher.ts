@@ -3,7 +3,7 @@
  *
  * Events are written to their channel's outbox (a Redis LIST in the channel's slot) in the same
  * atomic step as the change they describe: stored messages and updates by the persist script,
- * member and channel events by the presence scripts (debounced ones by hooks-flush-3.lua when
+ * member and channel events by the presence scripts (debounced ones by hooks-take-3.lua when
  * due). A ZSET names the channels whose outbox needs attention, scored by when; another holds
  * leases, so that one loop at a time works on a channel. Each worker runs WEBHOOK_CONCURRENCY
  * loops that lease a due channel, POST up to 100 of its oldest events (signed), and remove them
@@ -89,16 +89,21 @@ export class WebhookDispatcher {
   private async loop(): Promise<void> {
     while (this.running) {
       let channels: string[] = [];
+      let full = false;
       try {
-        channels = await callScript<string[]>(this.redis, 'chatHooksClaim', [this.keys.hooksDue(), this.keys.hooksLeases()], [LEASE_MS, CHANNELS_PER_CLAIM]);
-        if (channels.length > 0) await this.work(channels);
+        const claimed = await callScript<Array<[string, string]>>(this.redis, 'chatHooksClaim',
+          [this.keys.hooksDue(), this.keys.hooksLeases(), this.keys.hooksRetry()], [LEASE_MS, CHANNELS_PER_CLAIM]);
+        channels = claimed.map(([c]) => c);
+        if (claimed.length > 0) full = (await this.work(claimed)) || claimed.length >= CHANNELS_PER_CLAIM;
       } catch (err) {
         this.logger.warn('webhook dispatch failed', { channels: channels.slice(0, 5), error: (err as Error).message });
         for (const c of channels) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now() + 1000, c).catch(() => undefined);
       } finally {
         if (channels.length > 0) await this.redis.zrem(this.keys.hooksLeases(), ...channels).catch(() => undefined);
       }
-      if (channels.length === 0) await new Promise((r) => setTimeout(r, POLL_MS));
+      // Unless there is a backlog, wait: what becomes due meanwhile goes out together, in
+      // few requests, instead of one request per event.
+      if (!full) await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
 
@@ -106,47 +111,51 @@ export class WebhookDispatcher {
    * Sends what is due in the leased channels: the ones retrying a failed batch each on its own
    * (when their backoff allows), the others together.
    */
-  private async work(channels: string[]): Promise<void> {
-    // Each channel is ours (leased): their Redis calls go out side by side, in few writes.
-    const prepared = await Promise.all(channels.map(async (channel) => {
-      const [[pending], retry] = await Promise.all([
-        callScript<[number, number]>(this.redis, 'chatHooksFlush',
-          [this.keys.channelPresence(channel), this.keys.channelHookState(channel), this.keys.channelHooks(channel)], [channel]),
-        this.retryState(channel),
-      ]);
+  /** Returns whether a request was full (a backlog: claim again at once). */
+  private async work(claimed: Array<[string, string]>): Promise<boolean> {
+    const healthy: Array<{ channel: string; events: string[] }> = [];
+    const alone: Promise<unknown>[] = [];
+    // Each channel is ours (leased): one script per channel, all side by side, in few writes.
+    await Promise.all(claimed.map(async ([channel, rawRetry]) => {
+      const retry = rawRetry ? JSON.parse(rawRetry) as RetryState : undefined;
+      if (retry && retry.nextAt > this.now()) {
+        await this.redis.zadd(this.keys.hooksDue(), 'LT', retry.nextAt, channel);
+        return;
+      }
+      const [pending, , ...events] = await this.take(channel, WEBHOOK_BATCH);
       if (Number(pending) > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', Number(pending), channel);
-      return { channel, retry };
+      if (retry) alone.push(this.workAlone(channel, retry, events as string[]));
+      else if (events.length > 0) healthy.push({ channel, events: events as string[] });
     }));
-    const alone = prepared.filter((p) => p.retry !== undefined);
-    await Promise.all([
-      ...alone.map(({ channel, retry }) => ((retry as RetryState).nextAt > this.now()
-        ? this.redis.zadd(this.keys.hooksDue(), 'LT', (retry as RetryState).nextAt, channel)
-        : this.workAlone(channel, retry))),
-      this.workTogether(prepared.filter((p) => p.retry === undefined).map((p) => p.channel)),
-    ]);
+    const [full] = await Promise.all([this.workTogether(healthy), ...alone]);
+    return full === true;
   }
 
-  /** One request for the oldest events of several healthy channels (at most WEBHOOK_BATCH in all). */
-  private async workTogether(channels: string[]): Promise<void> {
-    if (channels.length === 0) return;
-    const outboxes = await Promise.all(channels.map((c) => this.redis.lrange(this.keys.channelHooks(c), 0, WEBHOOK_BATCH - 1)));
+  /** Flushes the channel's due debounced events into its outbox and reads its oldest `limit` events. */
+  private take(channel: string, limit: number): Promise<[number, number, ...string[]]> {
+    return callScript<[number, number, ...string[]]>(this.redis, 'chatHooksTake',
+      [this.keys.channelPresence(channel), this.keys.channelHookState(channel), this.keys.channelHooks(channel)], [channel, limit]);
+  }
+
+  /** One request for the oldest events of several healthy channels (at most WEBHOOK_BATCH in all); returns whether it was full. */
+  private async workTogether(outboxes: Array<{ channel: string; events: string[] }>): Promise<boolean> {
+    if (outboxes.length === 0) return false;
     const taken: Array<{ channel: string; events: string[] }> = [];
     let room = WEBHOOK_BATCH;
     const later: string[] = [];
-    for (const [i, channel] of channels.entries()) {
-      const events = (outboxes[i] as string[]).slice(0, room);
-      if (events.length === 0) { if ((outboxes[i] as string[]).length > 0) later.push(channel); continue; }
+    for (const { channel, events: all } of outboxes) {
+      const events = all.slice(0, room);
+      if (events.length === 0) { later.push(channel); continue; }
       taken.push({ channel, events });
       room -= events.length;
     }
     // Channels left out (the request is full): back in line.
     await Promise.all(later.map((c) => this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), c)));
-    if (taken.length === 0) return;
     const error = await this.post(taken.flatMap((t) => t.events), taken.length > 1 ? SHARED_TIMEOUT_MS : WEBHOOK_TIMEOUT_MS);
     if (error !== undefined && taken.length > 1) {
       // Each on its own now, side by side: the channels that are fine go through at once.
       await Promise.all(taken.map(({ channel }) => this.workAlone(channel, undefined)));
-      return;
+      return false;
     }
     await Promise.all(taken.map(async ({ channel, events }) => {
       if (error !== undefined) { await this.failed(channel, events, error, undefined); return; }
@@ -158,14 +167,18 @@ export class WebhookDispatcher {
       // More left: back in line.
       if (left > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
     }));
+    return room === 0 || later.length > 0;
   }
 
-  /** A channel on its own (retrying a failed batch, or out of a failed shared request): its later events wait behind it. */
-  private async workAlone(channel: string, previous: RetryState | undefined): Promise<void> {
+  /**
+   * A channel on its own (retrying a failed batch, or out of a failed shared request): its later
+   * events wait behind it. `first`: its oldest events, when already read.
+   */
+  private async workAlone(channel: string, previous: RetryState | undefined, first?: string[]): Promise<void> {
     let retry: RetryState | undefined = previous;
     for (let batch = 0; batch < BATCHES_PER_LEASE && this.running; batch++) {
       await this.redis.zadd(this.keys.hooksLeases(), 'XX', this.now() + LEASE_MS, channel);
-      const events = await this.redis.lrange(this.keys.channelHooks(channel), 0, WEBHOOK_BATCH - 1);
+      const events = batch === 0 && first ? first : await this.redis.lrange(this.keys.channelHooks(channel), 0, WEBHOOK_BATCH - 1);
       if (events.length === 0) { if (retry) await this.redis.hdel(this.keys.hooksRetry(), channel); return; }
       const error = await this.post(events);
       if (error !== undefined) {
@@ -178,11 +191,6 @@ export class WebhookDispatcher {
     }
     // More to send: back in line behind the channels that have been due longer.
     await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
-  }
-
-  private async retryState(channel: string): Promise<RetryState | undefined> {
-    const raw = await this.redis.hget(this.keys.hooksRetry(), channel);
-    return raw ? JSON.parse(raw) as RetryState : undefined;
   }
 
   /** One failed attempt: retried later (holding the channel's later events), or given up after the horizon. */

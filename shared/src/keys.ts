@@ -57,14 +57,17 @@ export class RedisKeys {
     ];
   }
 
-  /** ZSET of channels whose webhook outbox needs the dispatcher: score = when (ms). */
-  hooksDue(): string { return `${this.prefix}:hooks:due`; }
+  /**
+   * ZSET of channels whose webhook outbox needs the dispatcher: score = when (ms). The dispatcher's
+   * keys share one hash tag, so that its claim script reads them together on a cluster too.
+   */
+  hooksDue(): string { return `{${this.prefix}:hooks}:due`; }
   /** ZSET of channels a dispatcher loop is working on: score = lease expiry (Redis clock, ms). */
-  hooksLeases(): string { return `${this.prefix}:hooks:leases`; }
+  hooksLeases(): string { return `{${this.prefix}:hooks}:leases`; }
   /** HASH channel → JSON { attempts, firstFailure, nextAt, error } while its oldest batch is being retried. */
-  hooksRetry(): string { return `${this.prefix}:hooks:retry`; }
+  hooksRetry(): string { return `{${this.prefix}:hooks}:retry`; }
   /** LIST of batches given up after the retry horizon: JSON { channel, events, error, failedAt }. */
-  hooksFailed(): string { return `${this.prefix}:hooks:failed`; }
+  hooksFailed(): string { return `{${this.prefix}:hooks}:failed`; }
 
   /** Pub/sub channel on which one push server receives everything routed to it (one Redis). */
   serverInbox(serverId: string): string { return `${this.serverInboxPrefix()}${serverId}`; }

@@ -70,24 +70,29 @@ describe('a push server cut off from Redis (black-holed network)', function () {
 
 const BLACKHOLE_MS = 15_000;
 
+/** A stack and a TCP proxy to its Redis for one describe block, both stopped after it (the proxy healed first). */
+function stackBehindProxy(): { stack: Stack; proxy: TcpProxy } {
+  const ctx = {} as { stack: Stack; proxy: TcpProxy };
+  after(async function () {
+    ctx.proxy?.heal();
+    await ctx.stack?.stop();
+    await ctx.proxy?.stop();
+  });
+  return ctx;
+}
+
 /** Stored seq of a channel (0 when none). */
 async function storedSeq(stack: Stack, channel: string): Promise<number> {
   return Number(await stack.redis.client().get(`chat:ch:{${channel}}:seq`));
 }
 
 describe('a worker cut off from Redis (black-holed network)', function () {
-  let stack: Stack;
-  let proxy: TcpProxy;
-  after(async function () {
-    proxy?.heal();
-    await stack?.stop();
-    await proxy?.stop();
-  });
+  const ctx = stackBehindProxy();
 
   it('stops being counted on: the standby takes its partition, nothing is lost or doubled, and it rejoins as a standby after the heal', async function () {
     this.timeout(90_000);
-    stack = await Stack.start({ pushServers: 2, workers: 0, env: { REDIS_CUTOFF_MS: String(CUTOFF_MS), STALLED_INTERVAL_MS: '1000' } });
-    proxy = await TcpProxy.start(stack.redis.port);
+    const stack = ctx.stack = await Stack.start({ pushServers: 2, workers: 0, env: { REDIS_CUTOFF_MS: String(CUTOFF_MS), STALLED_INTERVAL_MS: '1000' } });
+    const proxy = ctx.proxy = await TcpProxy.start(stack.redis.port);
     // The owner reaches Redis only through the proxy: it starts first and takes partition 0.
     const cut = await startWorker({ ...stack.env, REDIS_URL: proxy.url, METRICS_PORT: '0' });
     stack.workers.push(cut);
@@ -139,18 +144,12 @@ describe('a worker cut off from Redis (black-holed network)', function () {
 });
 
 describe('everything cut off from Redis (black-holed network)', function () {
-  let stack: Stack;
-  let proxy: TcpProxy;
-  after(async function () {
-    proxy?.heal();
-    await stack?.stop();
-    await proxy?.stop();
-  });
+  const ctx = stackBehindProxy();
 
   it('refuses with 503 while cut off, loses nothing acknowledged, and serves within seconds of the heal', async function () {
     this.timeout(90_000);
-    stack = await Stack.start({ pushServers: 0, workers: 0, env: { REDIS_CUTOFF_MS: String(CUTOFF_MS), STALLED_INTERVAL_MS: '1000' } });
-    proxy = await TcpProxy.start(stack.redis.port);
+    const stack = ctx.stack = await Stack.start({ pushServers: 0, workers: 0, env: { REDIS_CUTOFF_MS: String(CUTOFF_MS), STALLED_INTERVAL_MS: '1000' } });
+    const proxy = ctx.proxy = await TcpProxy.start(stack.redis.port);
     const env = { ...stack.env, REDIS_URL: proxy.url };
     stack.pushServers.push(...await Promise.all([PushServerProcess.start(env), PushServerProcess.start(env)]));
     stack.workers.push(await startWorker(env));

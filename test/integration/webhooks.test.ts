@@ -159,7 +159,7 @@ describe('webhooks', function () {
   it('shows deliveries in chat-producer stats, and lists and queues again a given-up batch with chat-producer webhooks', async function () {
     // A batch as the dispatcher leaves it after 24 h of failures.
     const events = [{ id: 'given-up:1', type: 'member.joined', timestamp: Date.now(), channel: 'given-up', user: 'old' }];
-    await stack.redis.client().rpush('chat:hooks:failed', JSON.stringify({ channel: 'given-up', events, error: 'HTTP 500', failedAt: Date.now(), attempts: 40 }));
+    await stack.redis.client().rpush('{chat:hooks}:failed', JSON.stringify({ channel: 'given-up', events, error: 'HTTP 500', failedAt: Date.now(), attempts: 40 }));
     const stats = await runProducer(['stats', '--redis', stack.redis.url]);
     expect(stats.code, stats.stderr).to.equal(0);
     expect(stats.stdout).to.match(/webhooks: \d+ channels pending, \d+ retrying, 1 failed \(chat-producer webhooks --retry\)/);
@@ -168,6 +168,6 @@ describe('webhooks', function () {
     const retry = await runProducer(['webhooks', '--retry', '--redis', stack.redis.url]);
     expect(retry.stdout).to.match(/queued 1 batch\(es\) again/);
     await waitFor(() => of('given-up').some((e) => e.id === 'given-up:1') || undefined, 'the batch delivered after --retry');
-    expect(await stack.redis.client().llen('chat:hooks:failed')).to.equal(0);
+    expect(await stack.redis.client().llen('{chat:hooks}:failed')).to.equal(0);
   });
 });

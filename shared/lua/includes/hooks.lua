@@ -38,7 +38,7 @@ local function hookJoined(stateKey, outboxKey, now, channel, user)
 end
 
 -- A user's last connection left: member.left once the debounce passes without a return, and
--- channel.vacated after it when nobody is left (see hooks-flush-3.lua).
+-- channel.vacated after it when nobody is left (see hooks-take-3.lua).
 local function hookLeft(stateKey, presenceKey, now, debounce, user)
   local deadline = string.format('%d', now + debounce)
   redis.call('HSET', stateKey, 'left:' .. user, deadline)

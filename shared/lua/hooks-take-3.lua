@@ -1,14 +1,16 @@
 --[[
-  Moves a channel's debounced webhook events that are due into its outbox: member.left for each
-  user gone longer than the debounce (and still gone), then channel.vacated when nobody is left.
+  Moves a channel's debounced webhook events that are due into its outbox (member.left for each
+  user gone longer than the debounce and still gone, then channel.vacated when nobody is left),
+  and returns the oldest events of the outbox for the dispatcher to send.
 
   KEYS[1] presence  HASH user -> connections (claim-presence-7.lua)
   KEYS[2] hookstate HASH the channel's webhook state (includes/hooks.lua)
   KEYS[3] hooks     LIST the channel's webhook outbox
 
   ARGV[1] channel name
+  ARGV[2] the most events to return
 
-  Returns: { the earliest deadline still pending (0: none), the outbox length }.
+  Returns: { the earliest deadline still pending (0: none), the outbox length, event1, event2, … }.
 ]]
 --- @include "now-ms"
 --- @include "hooks"
@@ -45,4 +47,6 @@ if vacate then
     pending = vacate
   end
 end
-return { pending, redis.call('LLEN', KEYS[3]) }
+local result = { pending, redis.call('LLEN', KEYS[3]) }
+for _, e in ipairs(redis.call('LRANGE', KEYS[3], 0, tonumber(ARGV[2]) - 1)) do result[#result + 1] = e end
+return result

@@ -5,11 +5,12 @@
 
   KEYS[1] due     ZSET channel -> when its outbox needs the dispatcher (ms)
   KEYS[2] leases  ZSET channel -> lease expiry (ms, Redis clock)
+  KEYS[3] retry   HASH channel -> retry state (JSON) while its oldest batch is being retried
 
   ARGV[1] lease in ms
   ARGV[2] the most channels to lease
 
-  Returns: the channels leased (none when nothing is due).
+  Returns: { channel, retry state or "" } for each channel leased.
 ]]
 --- @include "now-ms"
 
@@ -21,7 +22,7 @@ for _, channel in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMI
   if lease <= now then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), channel)
     redis.call('ZREM', KEYS[1], channel)
-    leased[#leased + 1] = channel
+    leased[#leased + 1] = { channel, redis.call('HGET', KEYS[3], channel) or '' }
     if #leased >= want then break end
   end
 end
