@@ -47,6 +47,7 @@ export class QueueWorker {
   readonly metrics: WorkerMetrics;
   private metricsServer: Server | undefined;
   private readonly webhooks: WebhookDispatcher | undefined;
+  private readonly hooksRedis: RedisClient | undefined;
   /** The metrics port once serving. */
   metricsPort: number | undefined;
 
@@ -59,7 +60,9 @@ export class QueueWorker {
     this.queues = new InboundQueues(this.bull, this.keys, config.queuePartitions);
     this.metrics = new WorkerMetrics(this.queues);
     if (config.webhookUrl !== undefined && config.webhookSecret !== undefined) {
-      this.webhooks = new WebhookDispatcher(this.redis, this.keys,
+      // Its own connection: the dispatcher's reads never queue in front of the chat's writes.
+      this.hooksRedis = createRedis(config, { name: `worker-hooks:${config.serverId}`, logger, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
+      this.webhooks = new WebhookDispatcher(this.hooksRedis, this.keys,
         { url: config.webhookUrl, secret: config.webhookSecret, concurrency: config.webhookConcurrency }, this.metrics, logger, () => this.clock.now());
     }
     this.metrics.watchWebhooks(this.redis, this.keys);
@@ -147,7 +150,7 @@ export class QueueWorker {
     ]).catch(() => undefined);
     this.metricsServer?.close();
     await this.queues.close().catch(() => undefined);
-    await Promise.allSettled([this.redis.quit(), this.bull.quit()]);
+    await Promise.allSettled([this.redis.quit(), this.bull.quit(), ...(this.hooksRedis ? [this.hooksRedis.quit()] : [])]);
     return finished;
   }
 

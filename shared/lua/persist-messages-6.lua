@@ -102,10 +102,15 @@ local function apply(target, action, privileged, author, value)
   return frame, messageJson(m)
 end
 
+-- Webhook events of this batch, pushed to the outbox in one RPUSH at the end. Channel names
+-- need no JSON escaping (CHANNEL_PATTERN), so ids and channel are quoted as they are.
 local hookChannel = ARGV[3]
+local hookEvents = {}
+local hookHead = ',"timestamp":' .. nowText .. ',"channel":"' .. hookChannel .. '",'
 local function hook(kind, field, seq, frame)
   if hookChannel == '' then return end
-  hookEvent(KEYS[6], hookChannel .. ':' .. seq .. ':' .. nowText, now, hookChannel, kind, ',"' .. field .. '":' .. frame)
+  hookEvents[#hookEvents + 1] = '{"id":"' .. hookChannel .. ':' .. seq .. ':' .. nowText .. '","type":"' .. kind .. '"' ..
+    hookHead .. '"' .. field .. '":' .. frame .. '}'
 end
 
 local result = {}
@@ -151,6 +156,11 @@ for i = 4, #ARGV, 3 do
     end
   end
 end
+
+for i = 1, #hookEvents, 1000 do
+  redis.call('RPUSH', KEYS[6], unpack(hookEvents, i, math.min(i + 999, #hookEvents)))
+end
+if #hookEvents > 0 then redis.call('PEXPIRE', KEYS[6], HOOK_OUTBOX_TTL_MS) end
 
 if stored > 0 then
   local payload = table.concat(frames, '\n')

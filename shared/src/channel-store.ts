@@ -59,10 +59,12 @@ export class ChannelStore {
   async persist(channel: string, messages: readonly InboundMessage[]): Promise<number[]> {
     const args: (string | number)[] = [this.retentionMs, this.keys.inboxRoute(channel), this.webhooks ? channel : ''];
     for (const m of messages) args.push(dedupKey(m), frameTail(m), updateArgs(m));
-    const seqs = await callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
-    // The outbox is written atomically with the events; the dispatcher is told after. A re-run
-    // of the job (a worker died between the two) stores nothing but tells it again.
-    if (this.webhooks) await this.redis.zadd(this.keys.hooksDue(), 'LT', Date.now(), channel);
+    const persisted = callScript<number[]>(this.redis, 'chatPersistMessages', this.keys.channelKeys(channel), args);
+    if (!this.webhooks) return persisted;
+    // The outbox is written atomically with the events; the dispatcher is told right behind, in
+    // the same round trip (issued in the same tick, so after the script). A re-run of the job (a
+    // worker died between the two) stores nothing but tells it again.
+    const [seqs] = await Promise.all([persisted, this.redis.zadd(this.keys.hooksDue(), 'LT', Date.now(), channel)]);
     return seqs;
   }
 

@@ -106,7 +106,8 @@ describe('webhooks', function () {
     const otherMs = Date.now() - freeAt;
     console.log(`      with one channel's webhook hanging: its 20 messages delivered in ${chatMs} ms, another channel's event in ${otherMs} ms`);
     expect(chatMs, 'chat delivery (ms)').to.be.below(2000);
-    expect(otherMs, 'the other channel\'s webhook (ms)').to.be.below(2000);
+    // At worst it shared a request with the hanging channel: given up after 1 s, then sent alone.
+    expect(otherMs, 'the other channel\'s webhook (ms), well under the 5 s of a hung request').to.be.below(3000);
     expect(of('stuck').some((e) => e.type === 'message.stored'), 'the stuck channel got nothing acknowledged').to.equal(false);
     // Once the endpoint answers again, the stuck channel's events arrive, all of them, in order.
     receiver.answer = () => 200;
