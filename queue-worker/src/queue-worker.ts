@@ -14,7 +14,9 @@ import type { Server } from 'node:http';
 import { WorkerMetrics } from './metrics.js';
 import { PartitionLeases } from './partition-leases.js';
 import { InvalidJobError, Persister } from './persister.js';
-import { WebhookDispatcher } from './webhook-dispatcher.js';
+import { fileURLToPath } from 'node:url';
+import { Worker as Thread } from 'node:worker_threads';
+import type { ThreadTally } from './webhook-thread.js';
 
 /** A job abandoned by a dead worker is always re-run, never failed for stalling. */
 export const MAX_STALLED_COUNT = 1_000_000;
@@ -46,8 +48,9 @@ export class QueueWorker {
   private readonly watch: RedisWatch;
   readonly metrics: WorkerMetrics;
   private metricsServer: Server | undefined;
-  private readonly webhooks: WebhookDispatcher | undefined;
-  private readonly hooksRedis: RedisClient | undefined;
+  /** The webhook dispatcher's thread, when webhooks are on (see webhook-thread.ts). */
+  private webhooks: Thread | undefined;
+  private stopping = false;
   /** The metrics port once serving. */
   metricsPort: number | undefined;
 
@@ -59,12 +62,6 @@ export class QueueWorker {
     this.persister = new Persister(new ChannelStore(this.redis, this.keys, config.retentionMs, config.webhookUrl !== undefined), config.workerConcurrency, logger);
     this.queues = new InboundQueues(this.bull, this.keys, config.queuePartitions);
     this.metrics = new WorkerMetrics(this.queues);
-    if (config.webhookUrl !== undefined && config.webhookSecret !== undefined) {
-      // Its own connection: the dispatcher's reads never queue in front of the chat's writes.
-      this.hooksRedis = createRedis(config, { name: `worker-hooks:${config.serverId}`, logger, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
-      this.webhooks = new WebhookDispatcher(this.hooksRedis, this.keys,
-        { url: config.webhookUrl, secret: config.webhookSecret, concurrency: config.webhookConcurrency }, this.metrics, logger, () => this.clock.now());
-    }
     this.metrics.watchWebhooks(this.redis, this.keys);
     this.watch = new RedisWatch(this.redis, config.redisCutoffMs, () => undefined, logger, {
       cutOff: 'cut off from Redis: storing nothing; another worker takes over this worker\'s partitions',
@@ -118,7 +115,7 @@ export class QueueWorker {
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     await this.beat();
     this.watch.start();
-    this.webhooks?.start();
+    if (this.config.webhookUrl !== undefined) this.startWebhooks();
     // Consume only the partitions this worker holds the lease of; stand by for the others.
     this.leases = new PartitionLeases(this.redis, this.keys, this.config.serverId, this.config.queuePartitions, {
       acquired: (p) => { void this.workers[p]?.resume(); },
@@ -137,7 +134,8 @@ export class QueueWorker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.countsTimer) clearInterval(this.countsTimer);
     this.watch.stop();
-    const webhooksStopped = this.webhooks?.stop();
+    this.stopping = true;
+    const webhooksStopped = this.stopWebhooks();
     const closing = Promise.all(this.workers.map((w) => w.close())).then(() => true);
     const finished = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
     // Only once its jobs are done (or given up on) may another worker take the partitions.
@@ -150,8 +148,43 @@ export class QueueWorker {
     ]).catch(() => undefined);
     this.metricsServer?.close();
     await this.queues.close().catch(() => undefined);
-    await Promise.allSettled([this.redis.quit(), this.bull.quit(), ...(this.hooksRedis ? [this.hooksRedis.quit()] : [])]);
+    await Promise.allSettled([this.redis.quit(), this.bull.quit()]);
     return finished;
+  }
+
+  /**
+   * Runs the webhook dispatcher in its own thread, so that its requests and Redis reads never
+   * hold up storing and routing; restarted a second after it dies.
+   */
+  private startWebhooks(): void {
+    const thread = new Thread(fileURLToPath(new URL('./webhook-thread.js', import.meta.url)), { workerData: { config: this.config } });
+    this.webhooks = thread;
+    thread.on('message', (m: ThreadTally) => {
+      if (m.kind !== 'tally') return;
+      this.metrics.webhookEvents.inc(m.delivered);
+      this.metrics.webhookFailed.inc(m.failed);
+      for (const [result, seconds] of m.requests) {
+        this.metrics.webhookRequests.inc({ result });
+        this.metrics.webhookLatency.observe(seconds);
+      }
+    });
+    thread.on('error', (err) => this.logger.error('webhook dispatcher failed', { error: err.message }));
+    thread.on('exit', () => {
+      if (this.webhooks !== thread || this.stopping) return;
+      this.logger.warn('webhook dispatcher thread ended: restarting it in 1 s');
+      setTimeout(() => { if (!this.stopping) this.startWebhooks(); }, 1000).unref();
+    });
+  }
+
+  /** Asks the dispatcher thread to finish its requests (at most their 5 s timeout), then ends it. */
+  private async stopWebhooks(): Promise<void> {
+    const thread = this.webhooks;
+    if (!thread) return;
+    const exited = new Promise<void>((r) => thread.once('exit', () => r()));
+    thread.postMessage('stop');
+    const timer = setTimeout(() => { void thread.terminate(); }, 6000);
+    await exited;
+    clearTimeout(timer);
   }
 
   private async process(job: Job, partition: number): Promise<void> {

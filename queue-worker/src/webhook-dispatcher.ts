@@ -16,14 +16,15 @@
  * events, so a channel's events arrive in order; other channels go on. After 24 h the batch
  * moves to the failed list (`chat-producer webhooks --retry` queues it again).
  *
+ * It runs in a thread of its own (webhook-thread.ts), with its own Redis connection.
+ *
  * This is not a BullMQ queue on purpose: BullMQ retries a job without holding back the jobs
  * behind it, and per-channel order across retries is part of the contract. It shares nothing
  * with chat delivery but the Redis server: a slow, failing or hanging endpoint only backs up
  * its own outboxes.
  */
 import { createHmac } from 'node:crypto';
-import { callScript, type Logger, type RedisClient, type RedisKeys } from '@chat/shared';
-import type { WorkerMetrics } from './metrics.js';
+import { callScript, registerScripts, type Logger, type RedisClient, type RedisKeys } from '@chat/shared';
 
 /** Events per request. */
 export const WEBHOOK_BATCH = 100;
@@ -56,6 +57,13 @@ export function signature(secret: string, timestamp: string, body: string): stri
 
 interface RetryState { attempts: number; firstFailure: number; nextAt: number; error: string }
 
+/** What the dispatcher counts (the worker's metrics, or a thread's tally sent to them). */
+export interface DispatchMetrics {
+  delivered(events: number): void;
+  failed(events: number): void;
+  request(result: 'ok' | 'error' | 'timeout', seconds: number): void;
+}
+
 export interface DispatcherOptions {
   url: string;
   secret: string;
@@ -70,11 +78,14 @@ export class WebhookDispatcher {
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly options: DispatcherOptions,
-    private readonly metrics: WorkerMetrics,
+    private readonly metrics: DispatchMetrics,
     private readonly logger: Logger,
     /** Redis's clock (the due and lease scores are on it). */
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // Before any command: an auto-pipeline built earlier would lack the script commands.
+    registerScripts(redis);
+  }
 
   start(): void {
     this.running = true;
@@ -163,7 +174,7 @@ export class WebhookDispatcher {
         this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1),
         this.redis.llen(this.keys.channelHooks(channel)),
       ]);
-      this.metrics.webhookEvents.inc(events.length);
+      this.metrics.delivered(events.length);
       // More left: back in line.
       if (left > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
     }));
@@ -186,7 +197,7 @@ export class WebhookDispatcher {
         return;
       }
       await this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1);
-      this.metrics.webhookEvents.inc(events.length);
+      this.metrics.delivered(events.length);
       if (retry) { await this.redis.hdel(this.keys.hooksRetry(), channel); retry = undefined; }
     }
     // More to send: back in line behind the channels that have been due longer.
@@ -205,7 +216,7 @@ export class WebhookDispatcher {
       await this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1);
       await this.redis.hdel(this.keys.hooksRetry(), channel);
       await this.redis.zadd(this.keys.hooksDue(), 'LT', now, channel);
-      this.metrics.webhookFailed.inc(events.length);
+      this.metrics.failed(events.length);
       this.logger.error('webhook batch given up after 24 h of retries: see chat-producer webhooks', { channel, events: events.length, error });
       return;
     }
@@ -222,7 +233,8 @@ export class WebhookDispatcher {
   private async post(events: string[], timeoutMs = WEBHOOK_TIMEOUT_MS): Promise<string | undefined> {
     const body = `{"events":[${events.join(',')}]}`;
     const timestamp = String(Date.now());
-    const done = this.metrics.webhookLatency.startTimer();
+    const started = performance.now();
+    let result: 'ok' | 'error' | 'timeout' = 'error';
     try {
       const res = await fetch(this.options.url, {
         method: 'POST',
@@ -235,17 +247,16 @@ export class WebhookDispatcher {
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
-        this.metrics.webhookRequests.inc({ result: 'ok' });
+        result = 'ok';
         return undefined;
       }
-      this.metrics.webhookRequests.inc({ result: 'error' });
       return `HTTP ${res.status}`;
     } catch (err) {
       const timeout = (err as Error).name === 'TimeoutError';
-      this.metrics.webhookRequests.inc({ result: timeout ? 'timeout' : 'error' });
+      if (timeout) result = 'timeout';
       return timeout ? `no answer within ${timeoutMs} ms` : (err as Error).message;
     } finally {
-      done();
+      this.metrics.request(result, (performance.now() - started) / 1000);
     }
   }
 }

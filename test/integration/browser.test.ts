@@ -259,9 +259,14 @@ describe('browser page: a chat app on the client library', function () {
     await ann.waitForSelector('#log li.deleted .text:text-is("message deleted")');
     await ann.click(`${messageLi(ann, 'one (fixed)')} .reactions button[data-emoji="👍"]`);
     await ben.waitForSelector(`${messageLi(ben, 'one (fixed)')} .reactions button[data-emoji="👍"]:text-is("👍 1")`);
-    // Typing shows at the other member, then goes away.
-    await ann.type('#text', 'typing…', { delay: 20 });
-    await ben.waitForFunction(() => document.querySelector('#typing')?.textContent === 'ann is typing…');
+    // Typing shows at the other member while ann keeps typing (a notice goes out every 2 s).
+    let typing = true;
+    const keys = (async () => {
+      while (typing) { await ann.type('#text', 'x'); await ann.waitForTimeout(250); }
+    })();
+    await ben.waitForFunction(() => document.querySelector('#typing')?.textContent === 'ann is typing…', undefined, { timeout: 15_000 });
+    typing = false;
+    await keys;
     await ann.fill('#text', '');
     // ben has read everything: ann's last message says so.
     await ann.waitForSelector(`${messageLi(ann, 'hi ben')} .seen:text-is("seen by ben")`);
