@@ -35,7 +35,8 @@ describe('a push server cut off from Redis (black-holed network)', function () {
     this.timeout(60_000);
     const cut = stack.push(1);
     const ready = async (): Promise<number> => (await fetch(`${cut.httpUrl}/ready`)).status;
-    expect(await ready()).to.equal(200);
+    // Just started: every one of its Redis connections must be up first.
+    await waitFor(async () => (await ready()) === 200 || undefined, 'the proxied push server to be ready');
     let blackholedAt = 0;
     let readyGone = 0;
     let healedAt = 0;
@@ -103,7 +104,7 @@ describe('a worker cut off from Redis (black-holed network)', function () {
     const standbyId = String(standby.logs.find((l) => l.msg === 'worker ready')?.workerId);
     const metricsPort = Number(cut.logs.find((l) => l.msg === 'worker ready')?.metricsPort);
     const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${metricsPort}/ready`)).status;
-    expect(await ready()).to.equal(200);
+    await waitFor(async () => (await ready()) === 200 || undefined, 'the proxied worker to be ready');
 
     let healed = false;
     let afterHeal = 0;
