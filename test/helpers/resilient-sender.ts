@@ -5,6 +5,7 @@
  * `overloaded` is retried the same way.
  */
 import WebSocket from 'ws';
+import { backoffDelay } from '@chat/client';
 import { ChatClient, ChatError, ErrorCode, type ChannelEvent, type SocketLike } from '@chat/shared';
 
 export interface ResilientOptions {
@@ -14,10 +15,8 @@ export interface ResilientOptions {
   giveUpMs?: number;
 }
 
-/** Full jitter over an exponential backoff: 50 ms doubling to 2 s, each wait a random 50–100 % of it. */
-export function backoffMs(attempt: number): number {
-  return Math.min(50 * 2 ** attempt, 2000) * (0.5 + Math.random() / 2);
-}
+/** The client library's reconnect delays: 50 ms doubling to 2 s, each wait a random 50–100 % of it. */
+const BACKOFF = { initialMs: 50, maxMs: 2000, jitter: 0.5 };
 
 export class ResilientSender {
   readonly acked = new Set<string>();
@@ -86,7 +85,7 @@ export class ResilientSender {
         }
       }
       if (Date.now() > giveUpAt) throw new Error(`${this.user} could not reconnect within ${this.options.giveUpMs ?? 60_000} ms`);
-      await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt, BACKOFF)));
     }
   }
 
@@ -112,7 +111,7 @@ export class ResilientSender {
         return;
       } catch (err) {
         if (err instanceof ChatError && err.code === ErrorCode.Overloaded) {
-          await new Promise((r) => setTimeout(r, backoffMs(busy++)));
+          await new Promise((r) => setTimeout(r, backoffDelay(busy++, BACKOFF)));
           continue;
         }
         if (!(err instanceof ChatError) || err.code !== 'closed') throw err;
