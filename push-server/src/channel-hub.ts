@@ -257,9 +257,13 @@ export class ChannelHub {
     const [, channel, user] = payload.split('\n');
     const local = channel === undefined ? undefined : this.channels.get(channel);
     if (!local || user === undefined) return;
-    const frame = WireFrame.text(JSON.stringify({ type: 'typing', channel, user }));
+    this.broadcast(local, WireFrame.text(JSON.stringify({ type: 'typing', channel, user })), 'typing', user);
+  }
+
+  /** Sends a shared frame to every member here that has its history (not to `except`'s connections). */
+  private broadcast(local: LocalChannel, frame: WireFrame, type: 'typing' | 'receipts' | 'presence', except?: string): void {
     for (const sub of local.members.values()) {
-      if (sub.presenceSent && sub.member.user !== user && sub.member.isOpen) sub.member.sendShared(frame, 'typing');
+      if (sub.presenceSent && sub.member.isOpen && sub.member.user !== except) sub.member.sendShared(frame, type);
     }
   }
 
@@ -274,8 +278,7 @@ export class ChannelHub {
       local.receiptsTimer = undefined;
       const read = Object.fromEntries(local.receipts);
       local.receipts.clear();
-      const frame = WireFrame.text(JSON.stringify({ type: 'receipts', channel, read }));
-      for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendShared(frame, 'receipts');
+      this.broadcast(local, WireFrame.text(JSON.stringify({ type: 'receipts', channel, read })), 'receipts');
     }, this.options.presenceIntervalMs);
   }
 
@@ -283,8 +286,7 @@ export class ChannelHub {
   private flushPresence(channel: string, local: LocalChannel): void {
     const diff = local.presence.takeDiff();
     if (!diff) return;
-    const frame = WireFrame.text(JSON.stringify({ type: 'presence', channel, joined: diff.joined, left: diff.left }));
-    for (const sub of local.members.values()) if (sub.presenceSent && sub.member.isOpen) sub.member.sendShared(frame, 'presence');
+    this.broadcast(local, WireFrame.text(JSON.stringify({ type: 'presence', channel, joined: diff.joined, left: diff.left })), 'presence');
   }
 
   /**
