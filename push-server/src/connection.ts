@@ -279,8 +279,7 @@ export class ClientConnection implements MemberSink {
         return;
       }
       case 'message':
-        await this.message(frame);
-        return;
+        return this.message(frame);
       case 'edit':
       case 'delete':
       case 'react':
@@ -306,12 +305,19 @@ export class ClientConnection implements MemberSink {
     }
   }
 
-  private async message(frame: SendFrame): Promise<void> {
+  /**
+   * A message is handed to its partition's queue at once and acknowledged when the add lands; the
+   * next frame does not wait for that ack (pipelining). Frames are still handled one by one, so
+   * a connection's messages reach the queue in the order they were sent.
+   */
+  private message(frame: SendFrame): void | Promise<void> {
     const id = frame.id ?? `${this.id}.${++this.sentIds}`;
+    const message = (): InboundMessage => ({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
     // The common case is decided without a promise: joined with write access, within the rate.
     const may = this.mayChange(frame.channel, id);
-    if (may !== true && !(await may)) return;
-    await this.enqueueAndAck({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
+    if (may === true) { this.enqueueAndAck(message()); return undefined; }
+    if (may === false) return undefined;
+    return may.then((ok) => { if (ok) this.enqueueAndAck(message()); });
   }
 
   /** edit, delete, react, unreact: checked (SPEC "Precise rules"), then queued like a message. */
@@ -321,7 +327,7 @@ export class ClientConnection implements MemberSink {
     if (may !== true && !(await may)) return;
     const refusal = await this.deps.events.refusal(frame, this.user);
     if (refusal) { this.send(errorFrame(refusal.code, refusal.message, { ref: id, channel: frame.channel })); return; }
-    await this.enqueueAndAck(this.deps.events.inbound(frame, id, this.user));
+    this.enqueueAndAck(this.deps.events.inbound(frame, id, this.user));
   }
 
   /**
@@ -342,15 +348,19 @@ export class ClientConnection implements MemberSink {
     return false;
   }
 
-  private async enqueueAndAck(message: InboundMessage): Promise<void> {
+  /**
+   * Hands a change to the queue now (synchronously, so order is kept) and answers it when the
+   * add is confirmed: `ack`, or `overloaded`/`internal` with its id. Nothing waits for the answer.
+   */
+  private enqueueAndAck(message: InboundMessage): void {
     const { id, channel } = message;
-    try {
-      await this.deps.enqueue(message);
-      this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${channel}"}`, 'ack');
-    } catch (err) {
-      if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel }));
-      else this.fail(err, channel, id);
-    }
+    this.deps.enqueue(message).then(
+      () => this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${channel}"}`, 'ack'),
+      (err: unknown) => {
+        if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel }));
+        else this.fail(err, channel, id);
+      },
+    );
   }
 
   /** Typing needs the channel joined with write access; one per channel per window goes on. */

@@ -13,18 +13,26 @@ import { waitFor } from '../helpers/wait.js';
 
 /** Frames that answer a client frame (a join's full presence list is part of its answer). */
 const ANSWERS = new Set(['error', 'ack', 'history', 'left', 'presence', 'page']);
-/** A channel no fuzz frame names: a `leave` of it is answered `not_joined`, in order, after everything before it. */
+/**
+ * A channel no fuzz frame names, joined by every fuzzer: the ack of a message to it comes after
+ * the answer of every frame sent before it (frames are handled in order, and one partition's
+ * adds are confirmed in order), so it closes a batch. Everything in it is left out of matching.
+ */
 const BARRIER = 'zz-barrier';
+/** Frames that change a channel: acknowledged when their add lands, later than the frames behind them (pipelining). */
+const CHANGES = new Set(['message', 'edit', 'delete', 'react', 'unreact']);
 /** The fuzz stack's MAX_TEXT_BYTES (the default). */
 const LIMITS = { maxTextBytes: 4096 };
 
-type Answer = { type: string; channel?: string; code?: string; users?: unknown };
+type Answer = { type: string; channel?: string; code?: string; users?: unknown; id?: string; ref?: string; connectionId?: string };
 
 /**
  * One fuzzing connection: sends frames, and at each barrier matches the answers, in order, to
  * the frames sent: exactly one answer per frame, except `typing` and `read` in a joined channel,
- * which get none (and `ping`, whose `pong` skips the line and is counted on its own). Which
- * channels are joined follows from the answers themselves (history joins, left leaves).
+ * which get none (and `ping`, whose `pong` skips the line and is counted on its own). A change
+ * (message or update) that is accepted is answered by an `ack` with its id whenever its add
+ * lands (a connection is pipelined); one that is refused by an error with that id, in order.
+ * Which channels are joined follows from the answers themselves (history joins, left leaves).
  * Reconnects after a 1009 close.
  */
 class Fuzzer {
@@ -35,6 +43,11 @@ class Fuzzer {
   /** Frames sent since the last barrier, and the answers received in order. */
   private sent: Array<string | Uint8Array> = [];
   private answers: Answer[] = [];
+  /** Ids of the acks received since the last barrier (they arrive when their add lands). */
+  private acks: string[] = [];
+  private connectionId = '';
+  /** Changes sent without an id: the server names them `<connectionId>.<n>`. */
+  private unnamed = 0;
   private pings = 0;
   private readonly joined = new Set<string>();
   constructor(private readonly url: string, private readonly name: string) {}
@@ -43,22 +56,35 @@ class Fuzzer {
     this.ws = new WebSocket(`${this.url}/ws?user=${this.name}`);
     this.sent = [];
     this.answers = [];
+    this.acks = [];
+    this.unnamed = 0;
     this.pings = 0;
     this.pongs = 0;
     this.barriers = 0;
     this.joined.clear();
+    let barrierJoined = false;
     await new Promise<void>((resolve, reject) => {
-      this.ws.once('message', () => resolve());
+      this.ws.once('message', (data) => {
+        this.connectionId = String((JSON.parse(String(data)) as Answer).connectionId);
+        this.ws.send(JSON.stringify({ type: 'join', channel: BARRIER }));
+        resolve();
+      });
       this.ws.once('error', reject);
     });
     this.ws.on('close', (code) => this.closes.push(code));
     this.ws.on('message', (data) => {
       const frame = JSON.parse(String(data)) as Answer;
-      if (frame.type === 'error' && frame.channel === BARRIER && frame.code === 'not_joined') { this.barriers++; return; }
+      if (frame.channel === BARRIER) {
+        if (frame.type === 'history') barrierJoined = true;
+        if (frame.type === 'ack') this.barriers++;
+        return;
+      }
       if (frame.type === 'pong') { this.pongs++; return; }
+      if (frame.type === 'ack') { this.acks.push(frame.id as string); return; }
       // Presence diffs, deliveries, typing notices and receipts come from other connections.
       if (ANSWERS.has(frame.type) && !(frame.type === 'presence' && frame.users === undefined)) this.answers.push(frame);
     });
+    await waitFor(() => barrierJoined || undefined, `${this.name} to join ${BARRIER}`);
   }
 
   /** Sends a batch; resolves once every frame was answered as SPEC says, or the connection closed as it says. */
@@ -80,13 +106,13 @@ class Fuzzer {
   }
 
   /**
-   * Sends a barrier frame and waits for its answer: frames are answered in order, so by then every
-   * earlier frame has had its answer. Then the answers are matched to the frames, exactly (no
-   * frame unanswered, none answered twice). The connection must stay open.
+   * Sends a barrier message and waits for its ack: by then every earlier frame has had its
+   * answer. Then the answers are matched to the frames, exactly (no frame unanswered, none
+   * answered twice). The connection must stay open.
    */
   private async waitAnswered(): Promise<void> {
     const want = this.barriers + 1;
-    this.ws.send(JSON.stringify({ type: 'leave', channel: BARRIER }));
+    this.ws.send(JSON.stringify({ type: 'message', channel: BARRIER, id: `barrier-${want}`, text: 'barrier' }));
     await waitFor(() => this.barriers >= want || this.ws.readyState !== WebSocket.OPEN || undefined,
       `${this.name} to answer its barrier (answers ${this.answers.length} to ${this.sent.length} frames, state ${this.ws.readyState}, closes ${this.closes.join(',')})`, 30_000);
     expect(this.ws.readyState, `${this.name} closed unexpectedly (codes ${this.closes.join(',')})`).to.equal(WebSocket.OPEN);
@@ -107,6 +133,14 @@ class Fuzzer {
       const f = parsed.frame;
       if (f.type === 'ping') { this.pings++; continue; }
       if ((f.type === 'typing' || f.type === 'read') && this.joined.has(f.channel)) continue; // no answer
+      if (CHANGES.has(f.type)) {
+        const id = (f as { id?: string }).id ?? `${this.connectionId}.${++this.unnamed}`;
+        const acked = this.acks.indexOf(id);
+        if (acked >= 0) { this.acks.splice(acked, 1); continue; }
+        const refusal = take(what);
+        expect([refusal.type, refusal.ref], `${this.name}: a refusal of ${what}`).to.deep.equal(['error', id]);
+        continue;
+      }
       const answer = take(what);
       if (f.type === 'join' && answer.type === 'history') {
         this.joined.add(f.channel);
@@ -116,6 +150,7 @@ class Fuzzer {
       if (f.type === 'leave' && answer.type === 'left') this.joined.delete(f.channel);
     }
     expect(this.answers.length - next, `${this.name}: answers left over after matching ${this.sent.length} frames`).to.equal(0);
+    expect(this.acks, `${this.name}: acks that answer no frame`).to.deep.equal([]);
     expect(this.pongs, `${this.name}: pongs`).to.equal(this.pings);
     this.sent = [];
     this.answers = [];
