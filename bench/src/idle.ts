@@ -1,6 +1,7 @@
 /**
- * Idle-connection memory: N WebSocket connections held open to one server, and the growth of
- * that server's resident memory per connection once it has settled.
+ * Idle-connection memory: N WebSocket connections held open to one server, each joined to one of
+ * a number of channels (as a real idle client is), and the growth of that server's resident
+ * memory per connection once it has settled.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Loadgens } from './loadgens.js';
@@ -11,6 +12,7 @@ export interface IdleResult {
   id: string;
   label: string;
   connections: number;
+  channels: number;
   rssBeforeBytes: number;
   rssAfterBytes: number;
   bytesPerConnection: number;
@@ -29,18 +31,18 @@ async function settledRss(pid: number): Promise<number> {
 }
 
 /** `system` must run one server: its first process is the one measured. */
-export async function measureIdle(system: RunningSystem, connections: number, loadgenCount: number): Promise<IdleResult> {
+export async function measureIdle(system: RunningSystem, connections: number, loadgenCount: number, channels: number): Promise<IdleResult> {
   const pid = (system.procs[0] as { pid: number }).pid;
   const url = system.urls[0] as string;
   const before = await settledRss(pid);
   const loadgens = Loadgens.start(loadgenCount);
   try {
     const per = Math.ceil(connections / loadgenCount);
-    const answers = await loadgens.all((i) => ({ op: 'idle', system: system.kind, url, count: Math.min(per, connections - i * per), tag: `idle${i}` }), 'idle');
+    const answers = await loadgens.all((i) => ({ op: 'idle', system: system.kind, url, count: Math.min(per, connections - i * per), tag: `idle${i}`, channels }), 'idle');
     const open = answers.reduce((a, r) => a + r.connections, 0);
     const after = await settledRss(pid);
     return {
-      id: system.id, label: system.label, connections: open, rssBeforeBytes: before, rssAfterBytes: after,
+      id: system.id, label: system.label, connections: open, channels, rssBeforeBytes: before, rssAfterBytes: after,
       bytesPerConnection: Math.round((after - before) / open),
     };
   } finally {

@@ -5,7 +5,11 @@
  *
  * Load is open-loop: messages go out on a fixed schedule whatever the system does, and each one
  * carries its scheduled send time, so a slow system cannot slow the load (no coordinated
- * omission). Every member of a channel sends in turn, so no connection exceeds its rate limit.
+ * omission). Either every member of a channel sends in turn (no connection exceeds its rate
+ * limit) or each channel has one busy sender (a bot, a bridge, a broadcaster).
+ *
+ * Every member checks what it receives: each message once, and in `seq` order where the system
+ * numbers its events (a seq lower than one already seen counts as an order violation).
  */
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
@@ -13,10 +17,10 @@ import { newHistogram } from './histogram.js';
 import { connectIdle, connectMember, type Member, type SystemKind } from './clients.js';
 
 export type LoadgenCommand =
-  | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string }
+  | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string; senders: Senders }
   | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number; mix?: boolean }
   | { op: 'quiet'; quietMs: number; timeoutMs: number }
-  | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string }
+  | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string; channels: number }
   | { op: 'close' };
 
 export interface StepReport {
@@ -29,6 +33,8 @@ export interface StepReport {
   /** Deliveries seen (a message delivered to 10 members counts 10). */
   deliveries: number;
   duplicates: number;
+  /** Deliveries whose seq was below one the member had already seen. */
+  outOfOrder: number;
   /** Deliveries that arrived after the settle time (counted lost for the step). */
   late: number;
   /** Latency histogram in microseconds, hdr-histogram compressed. */
@@ -46,6 +52,9 @@ export type LoadgenReply =
   | { op: 'idle'; connections: number }
   | { op: 'failed'; error: string };
 
+/** Who sends: every member in turn, or the first member of each channel only. */
+export type Senders = 'all' | 'one-per-channel';
+
 const FILLER = 'x'.repeat(48);
 /**
  * Mixed load: of every 10 events, 7 messages, 2 reactions, 1 edit. Each event's author types
@@ -57,6 +66,11 @@ const EMOJI = Array.from({ length: 20 }, (_, i) => String.fromCodePoint(0x1f600 
 
 class Loadgen {
   private members: Member[] = [];
+  /** The members that send, in turn. */
+  private senders: Member[] = [];
+  /** The highest seq each member has received. */
+  private lastSeq = new Float64Array(0);
+  private outOfOrder = 0;
   private membersPerChannel = 0;
   private closers: (() => void)[] = [];
   private step = -1;
@@ -73,16 +87,18 @@ class Loadgen {
   private typingDelivered = 0;
   private readonly reacts = new Map<Member, number>();
 
-  async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string): Promise<number> {
+  async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string, senders: Senders): Promise<number> {
     this.membersPerChannel = members;
     const specs = channels.flatMap((channel, c) => Array.from({ length: members }, (_, m) => ({
       url: urls[(c + m) % urls.length] as string, user: `${tag}-${c}-${m}`, channel,
     })));
+    this.lastSeq = new Float64Array(specs.length);
     for (let i = 0; i < specs.length; i += 50) {
-      this.members.push(...await Promise.all(specs.slice(i, i + 50).map((s) => connectMember(system, {
-        ...s, onText: (t) => this.received(t), onTyping: () => { this.typingDelivered++; },
+      this.members.push(...await Promise.all(specs.slice(i, i + 50).map((s, j) => connectMember(system, {
+        ...s, onText: (t, seq) => this.received(t, seq, i + j), onTyping: () => { this.typingDelivered++; },
       }))));
     }
+    this.senders = senders === 'all' ? this.members : this.members.filter((_, i) => i % members === 0);
     return this.members.length;
   }
 
@@ -95,7 +111,7 @@ class Loadgen {
     this.step = step;
     this.counts = new Uint16Array(planned);
     this.histogram = newHistogram();
-    this.deliveries = this.complete = this.duplicates = this.late = 0;
+    this.deliveries = this.complete = this.duplicates = this.late = this.outOfOrder = 0;
     let sent = 0;
     let acked = 0;
     const errors: Record<string, number> = {};
@@ -116,12 +132,12 @@ class Loadgen {
         const due = Math.min(planned, Math.floor((now - start) * rate / 1000) + 1);
         for (; sent < due; sent++) {
           const scheduled = start + sent * 1000 / rate;
-          const member = this.members[sent % this.members.length] as Member;
+          const member = this.senders[sent % this.senders.length] as Member;
           const key = `${step}:${sent}:${Math.round(scheduled * 1000)}`;
           const done = (error?: string): void => { if (error === undefined) acked++; else errors[error] = (errors[error] ?? 0) + 1; };
           // An update needs an own message to change: until one arrived, the member sends a message.
           // Each member's successive turns walk through the mix (members × 10 would pin a member to one kind).
-          const turn = sent + Math.floor(sent / this.members.length);
+          const turn = sent + Math.floor(sent / this.senders.length);
           const kind = mix && member.update && (member.ownLatest ?? 0) > 0 ? MIX[turn % MIX.length] : 'message';
           if (kind === 'edit') { kinds.edits++; member.update?.(key, { text: `${key}:${FILLER}` }, done); continue; }
           if (kind === 'react') {
@@ -152,7 +168,7 @@ class Loadgen {
     }
     this.step = -1;
     return {
-      sent, acked, errors, complete: this.complete, deliveries: this.deliveries, duplicates: this.duplicates, late: this.late,
+      sent, acked, errors, complete: this.complete, deliveries: this.deliveries, duplicates: this.duplicates, outOfOrder: this.outOfOrder, late: this.late,
       histogram: hdr.encodeIntoCompressedBase64(this.histogram),
       timeline: this.timeline.map((us) => Math.round(us / 100) / 10),
       ...(mix ? { kinds: { ...kinds, typingDelivered: this.typingDelivered } } : {}),
@@ -169,9 +185,10 @@ class Loadgen {
     return false;
   }
 
-  async idle(system: SystemKind, url: string, count: number, tag: string): Promise<number> {
+  /** Opens `count` idle connections, each in one of `channels` channels. */
+  async idle(system: SystemKind, url: string, count: number, tag: string, channels: number): Promise<number> {
     for (let i = 0; i < count; i += 100) {
-      const batch = Array.from({ length: Math.min(100, count - i) }, (_, j) => connectIdle(system, url, `${tag}-${i + j}`));
+      const batch = Array.from({ length: Math.min(100, count - i) }, (_, j) => connectIdle(system, url, `${tag}-${i + j}`, `idle-${(i + j) % channels}`));
       this.closers.push(...await Promise.all(batch));
     }
     return this.closers.length;
@@ -182,9 +199,13 @@ class Loadgen {
     for (const c of this.closers) c();
   }
 
-  private received(text: string): void {
+  private received(text: string, seq: number | undefined, member: number): void {
     const now = performance.now();
     this.lastDeliveryAt = now;
+    if (seq !== undefined) {
+      if (seq < (this.lastSeq[member] as number)) this.outOfOrder++;
+      else this.lastSeq[member] = seq;
+    }
     const a = text.indexOf(':');
     const b = text.indexOf(':', a + 1);
     const c = text.indexOf(':', b + 1);
@@ -211,10 +232,10 @@ const reply = (r: LoadgenReply): void => { if (process.connected) process.send?.
 process.on('message', (cmd: LoadgenCommand) => {
   const handle = async (): Promise<LoadgenReply | undefined> => {
     switch (cmd.op) {
-      case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag) };
+      case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag, cmd.senders) };
       case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs, cmd.rampMs, cmd.mix) };
       case 'quiet': return { op: 'quiet', quiet: await loadgen.quiet(cmd.quietMs, cmd.timeoutMs) };
-      case 'idle': return { op: 'idle', connections: await loadgen.idle(cmd.system, cmd.url, cmd.count, cmd.tag) };
+      case 'idle': return { op: 'idle', connections: await loadgen.idle(cmd.system, cmd.url, cmd.count, cmd.tag, cmd.channels) };
       case 'close': loadgen.close(); process.disconnect?.(); return undefined;
     }
   };

@@ -40,7 +40,9 @@ export class Loadgens {
   private constructor(readonly procs: LoadgenProcess[]) {}
 
   static start(count: number): Loadgens {
-    return new Loadgens(Array.from({ length: count }, () => new LoadgenProcess(fork(LOADGEN_BIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))));
+    // PROGRAM_NODE_ARGS (e.g. --cpu-prof) applies to the load generators as to the programs.
+    const execArgv = (process.env.PROGRAM_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+    return new Loadgens(Array.from({ length: count }, () => new LoadgenProcess(fork(LOADGEN_BIN, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))));
   }
 
   get tracked(): Tracked[] {

@@ -1,6 +1,9 @@
 /**
- * `npm run bench`: this pipeline against the Socket.IO + redis-adapter baseline, in one run on
- * one machine. Wires the pieces: systems, load generators, the sweep, the idle test, the report.
+ * `npm run bench`: this pipeline against the peers a user would pick instead (Socket.IO with the
+ * Redis pub/sub adapter, Socket.IO with the Redis streams adapter and connection state
+ * recovery) and against the ceiling of the design (ws + Redis pub/sub, no queue, no storage), in
+ * one run on one machine, in two load shapes. Wires the pieces: systems, load generators, the
+ * sweep, the idle test, the report.
  */
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -9,61 +12,95 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { drainOnce, type DrainResult } from './drain.js';
 import { measureIdle, type IdleResult } from './idle.js';
+import type { Senders } from './loadgen.js';
 import { Loadgens } from './loadgens.js';
-import { atRate, chart, markdown, serverCpu, type BenchResult, type Machine } from './report.js';
-import { connectLoad, runStep, sweep, type SweepPlan, type SweepResult } from './sweep.js';
-import { startBaseline, startOurs, type RunningSystem } from './systems.js';
+import { chart, markdown, shapeRatios, type BenchResult, type Machine, type ShapeResult } from './report.js';
+import { connectLoad, runRate, sweep, type SweepPlan, type SweepResult } from './sweep.js';
+import { startCeiling, startOurs, startSocketIo, type RunningSystem } from './systems.js';
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
 const TARGET_RATE = 1000;
 const IDLE_CONNECTIONS = 15_000;
+const IDLE_CHANNELS = 100;
+/** Ours with the per-connection rate limit lifted (a busy sender is a bot or a bridge the operator trusts). */
+const LIFTED = { RATE_LIMIT: '100000', RATE_BURST: '100000' };
 
 const positiveInt = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
   return n;
 };
+const list = (v: string): string[] => v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+
+interface Shape { id: string; label: string; channels: number; members: number; senders: Senders; oursEnv: Record<string, string>; rates: number[]; quickRates: number[] }
+const SHAPES: Shape[] = [
+  { id: 'rooms', label: '200 channels × 10 members, every member sends in turn', channels: 200, members: 10, senders: 'all', oursEnv: {},
+    rates: [1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 24000], quickRates: [1000, 2000, 4000, 8000, 12000, 16000] },
+  { id: 'busy', label: '20 channels × 10 members, one busy sender per channel', channels: 20, members: 10, senders: 'one-per-channel', oursEnv: LIFTED,
+    rates: [1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 24000], quickRates: [1000, 2000, 4000, 8000, 12000, 16000] },
+  { id: 'single', label: 'one connection sending to a channel of 5 members (rate limit lifted)', channels: 1, members: 5, senders: 'one-per-channel', oursEnv: LIFTED,
+    rates: [1000, 2000, 3000, 5000, 7000, 10000, 14000], quickRates: [1000, 3000, 5000, 8000] },
+];
+const SYSTEMS = ['ours', 'ours-4p', 'baseline', 'streams', 'ceiling', 'cluster', 'mixed', 'webhooks'];
 
 const program = new Command('npm run bench --')
-  .description('Side-by-side benchmark: this pipeline vs Socket.IO with @socket.io/redis-adapter.')
-  .option('--quick', 'short steps and a coarse sweep (under 2 minutes); writes results/quick.*')
+  .description('Side-by-side benchmark: this pipeline vs Socket.IO (redis-adapter, streams-adapter) and the ceiling (ws + pub/sub).')
+  .option('--quick', 'short single runs and a coarse sweep (a few minutes); writes results/quick.*')
   // Any of the options below makes a custom run: results/custom.*, leaving latest.* alone.
-  .option('--cluster', 'also run our stack on a local 3-master Redis Cluster')
-  .option('--only <systems>', 'comma list of ours, baseline, cluster, mixed (default: ours,baseline[,cluster])')
-  .option('--webhooks', 'also run ours with webhooks on, to a local receiver (events delivered per second, and the cost)')
-  .option('--mixed', 'also run ours under the mixed load: 70 % messages, 20 % reactions, 10 % edits, each author typing once a second for 2 s before its turn')
-  .option('--channels <n>', 'channels in the load', positiveInt)
-  .option('--members <n>', 'members per channel', positiveInt, 10)
+  .option('--cluster', 'also run our stack on a local 3-master Redis Cluster (rooms shape)')
+  .option('--only <systems>', `comma list of ${SYSTEMS.join(', ')} (default: ours, baseline, streams, ceiling)`, list)
+  .option('--shapes <shapes>', `comma list of ${SHAPES.map((s) => s.id).join(', ')} (default: all; single runs ours only)`, list)
+  .option('--webhooks', 'also run ours with webhooks on, to a local receiver (rooms shape)')
+  .option('--mixed', 'also run ours under the mixed load: 70 % messages, 20 % reactions, 10 % edits, each author typing once a second for 2 s before its turn (rooms shape)')
+  .option('--repeats <n>', 'runs per rate, reported by their median (default 3; 1 with --quick)', positiveInt)
+  .option('--channels <n>', 'channels in the rooms shape', positiveInt)
+  .option('--members <n>', 'members per channel in the rooms shape', positiveInt)
   .option('--rates <list>', 'comma list of rates (msg/s) to step through instead of the default sweep', (v: string) => v.split(',').map((r) => {
     const n = Number(r);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${r}" is not a positive integer`);
     return n;
   }))
   .option('--no-idle', 'skip the idle-connection memory test')
+  .option('--ours-env <list>', 'extra settings for our programs, e.g. QUEUE_PARTITIONS=4,ENQUEUE_LINGER_MS=2', (v: string) => Object.fromEntries(list(v).map((kv) => {
+    const at = kv.indexOf('=');
+    if (at < 1) throw new InvalidArgumentError(`"${kv}" is not NAME=value`);
+    return [kv.slice(0, at), kv.slice(at + 1)];
+  })))
+  .option('--drain', 'instead of the sweep: drain a pre-loaded backlog with 1, 2 and 4 workers (results/drain.*)')
+  .option('--drain-partitions <list>', 'QUEUE_PARTITIONS values for --drain (default 1,2,4)', (v: string) => v.split(',').map(Number))
   .showHelpAfterError('(run with --help for usage)');
 program.parse(process.argv);
-const opts = program.opts<{ quick?: boolean; cluster?: boolean; mixed?: boolean; webhooks?: boolean; only?: string; channels?: number; members: number; rates?: number[]; idle: boolean }>();
+const opts = program.opts<{
+  quick?: boolean; cluster?: boolean; mixed?: boolean; webhooks?: boolean; only?: string[]; shapes?: string[]; repeats?: number;
+  channels?: number; members?: number; rates?: number[]; idle: boolean; drain?: boolean; drainPartitions?: number[]; oursEnv?: Record<string, string>;
+}>();
 
 const quick = opts.quick === true;
-const plan: SweepPlan = {
-  channels: opts.channels ?? 200,
-  members: opts.members,
-  rates: opts.rates ?? (quick ? [1000, 2000, 4000, 6000, 8000, 12000, 16000] : [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000]),
-  // Full steps last 30 s so that each spans Socket.IO's 25 s heartbeat (every connection pinged
-  // at once) and several of our 5 s heartbeats: periodic work counts the same in every step.
-  stepMs: quick ? 2000 : 30_000,
-  longStepMs: quick ? 3000 : 30_000,
-  longRates: [TARGET_RATE],
-  settleMs: quick ? 2000 : 3000,
-  rampMs: quick ? 500 : 1000,
-  p99BoundMs: 50,
-  stopP99Ms: 200,
-  refine: quick ? 0 : 2,
-};
-const wanted = (opts.only ?? ['ours', 'baseline', ...(opts.cluster ? ['cluster'] : []), ...(opts.mixed ? ['mixed'] : []), ...(opts.webhooks ? ['webhooks'] : [])].join(',')).split(',').map((s) => s.trim());
-for (const w of wanted) {
-  if (!['ours', 'baseline', 'cluster', 'mixed', 'webhooks'].includes(w)) program.error(`--only: unknown system "${w}"; use ours, baseline, cluster, mixed or webhooks`);
+const wanted = opts.only ?? ['ours', 'ours-4p', 'baseline', 'streams', 'ceiling', ...(opts.cluster ? ['cluster'] : []), ...(opts.mixed ? ['mixed'] : []), ...(opts.webhooks ? ['webhooks'] : [])];
+for (const w of wanted) if (!SYSTEMS.includes(w)) program.error(`--only: unknown system "${w}"; use ${SYSTEMS.join(', ')}`);
+const shapes = (opts.shapes ?? SHAPES.map((s) => s.id)).map((id) => SHAPES.find((s) => s.id === id) ?? program.error(`--shapes: unknown shape "${id}"; use ${SHAPES.map((s) => s.id).join(', ')}`));
+const repeats = opts.repeats ?? (quick ? 1 : 3);
+
+function planFor(shape: Shape): SweepPlan {
+  const rooms = shape.id === 'rooms';
+  const stepMs = quick ? 2000 : 6000;
+  return {
+    channels: rooms ? opts.channels ?? shape.channels : shape.channels,
+    members: rooms ? opts.members ?? shape.members : shape.members,
+    senders: shape.senders,
+    repeats,
+    rates: opts.rates ?? (quick ? shape.quickRates : shape.rates),
+    stepMs,
+    longStepMs: stepMs,
+    longRates: [],
+    settleMs: quick ? 2000 : 3000,
+    rampMs: quick ? 500 : 1000,
+    p99BoundMs: 50,
+    keepUpP50Ms: 50,
+    refine: quick ? 0 : 1,
+  };
 }
 
 const log = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -87,15 +124,15 @@ async function withSystem<T>(start: () => Promise<RunningSystem>, body: (s: Runn
   try { return await body(system); } finally { await system.stop(); }
 }
 
-async function benchSystem(start: () => Promise<RunningSystem>, stepPlan: SweepPlan = plan): Promise<SweepResult> {
+async function benchSystem(start: () => Promise<RunningSystem>, plan: SweepPlan, shape: Shape): Promise<SweepResult> {
   return withSystem(start, async (system) => {
     const loadgens = Loadgens.start(2);
     try {
-      const connections = await connectLoad(system, loadgens, plan);
-      log(`${system.label}: ${connections} members connected`);
+      const load = await connectLoad(system, loadgens, plan);
+      log(`${system.label} (${shape.id}): ${load.connections} members connected`);
       // Warm-up (JIT, connection pools); not recorded.
-      await runStep(system, loadgens, 500, quick ? 1000 : 3000, stepPlan);
-      return await sweep(system, loadgens, stepPlan, log);
+      await runRate(system, loadgens, load, 500, quick ? 1000 : 3000, { ...plan, repeats: 1 });
+      return { ...(await sweep(system, loadgens, load, plan, log)), shape: shape.id };
     } finally {
       await loadgens.close();
     }
@@ -127,68 +164,116 @@ function requireRedisServer(): void {
   }
 }
 
+/** `--drain`: the worker tier's capacity with 1, 2 and 4 workers, per partition count. */
+async function drainMain(): Promise<void> {
+  const plan = { messages: quick ? 20_000 : 60_000, channels: 600, perJob: 20 };
+  log(`drain: ${plan.messages} messages over ${plan.channels} channels, jobs of ~${plan.perJob} messages, pre-loaded while the queue is paused`);
+  const results: DrainResult[] = [];
+  for (const partitions of opts.drainPartitions ?? [1, 2, 4]) {
+    for (const workers of [1, 2, 4]) {
+      const r = await drainOnce(partitions, workers, plan);
+      results.push(r);
+      log(`  ${partitions} partition(s), ${workers} worker(s): ${num(r.messagesPerSecond)} msg/s (${r.seconds} s); cores ${Object.entries(r.cores).map(([k, v]) => `${k} ${v}`).join(' ')}`);
+    }
+  }
+  const lines = ['| partitions | workers | msg/s | vs 1 worker | CPU s per 1,000 msgs: workers | Redis | cores used: each worker | Redis |', '|---:|---:|---:|---:|---:|---:|---|---:|'];
+  for (const r of results) {
+    const one = results.find((x) => x.partitions === r.partitions && x.workers === 1);
+    const workerCores = Object.entries(r.cores).filter(([k]) => k.startsWith('worker')).map(([, v]) => v.toFixed(2)).join(', ');
+    lines.push(`| ${r.partitions} | ${r.workers} | ${num(r.messagesPerSecond)} | ${one ? `${(r.messagesPerSecond / one.messagesPerSecond).toFixed(2)}×` : '–'} | ` +
+      `${r.cpuPer1000ByRole.worker?.toFixed(3) ?? '–'} | ${r.cpuPer1000ByRole.redis?.toFixed(3) ?? '–'} | ${workerCores} | ${r.cores.redis?.toFixed(2) ?? '–'} |`);
+  }
+  const table = `Drain ${new Date().toISOString()}: ${num(plan.messages)} messages over ${plan.channels} channels in jobs of ~${plan.perJob}.\n\n${lines.join('\n')}\n`;
+  const dir = `${BENCH_DIR}results`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/drain.json`, `${JSON.stringify({ date: new Date().toISOString(), machine: machine(), plan, results }, null, 2)}\n`);
+  writeFileSync(`${dir}/drain.md`, table);
+  log('');
+  log(table);
+}
+
+const num = (x: number): string => x.toLocaleString('en-US');
+
 async function main(): Promise<void> {
   requireRedisServer();
+  if (opts.drain) { await drainMain(); return; }
   const started = Date.now();
-  const systems: SweepResult[] = [];
+  const results: ShapeResult[] = [];
   const idle: IdleResult[] = [];
-  log(`bench (${quick ? 'quick' : 'full'}): ${plan.channels} channels × ${plan.members} members, rates ${plan.rates.join(', ')} msg/s`);
-  if (wanted.includes('ours')) systems.push(await benchSystem(() => startOurs()));
-  if (wanted.includes('baseline')) systems.push(await benchSystem(() => startBaseline()));
-  if (wanted.includes('cluster')) systems.push(await benchSystem(() => startOurs({ cluster: true })));
-  if (wanted.includes('webhooks')) {
-    const receiver = await startReceiver();
-    const hooked = async (): Promise<RunningSystem> => ({
-      ...(await startOurs({ env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' } })),
-      id: 'ours-webhooks', label: 'ours, webhooks on', counters: () => ({ 'webhook events': receiver.events }),
-    });
-    try { systems.push(await benchSystem(hooked)); } finally { receiver.close(); }
-  }
-  if (wanted.includes('mixed')) {
-    const mixed = async (): Promise<RunningSystem> => ({ ...(await startOurs()), id: 'ours-mixed', label: 'ours, mixed load' });
-    systems.push(await benchSystem(mixed, { ...plan, mix: true }));
+  for (const shape of shapes) {
+    const plan = planFor(shape);
+    log(`bench (${quick ? 'quick' : 'full'}), ${shape.label}: ${plan.channels} channels × ${plan.members} members, rates ${plan.rates.join(', ')} msg/s, ${plan.repeats} run(s) per rate`);
+    const systems: SweepResult[] = [];
+    const ours = (env: Record<string, string> = {}, cluster = false) => () => startOurs({ cluster, env: { ...shape.oursEnv, ...opts.oursEnv, ...env } });
+    const only = shape.id === 'single' ? ['ours'] : wanted;
+    if (only.includes('ours')) systems.push(await benchSystem(ours(), plan, shape));
+    if (shape.id !== 'single') {
+      if (wanted.includes('ours-4p')) {
+        const four = async (): Promise<RunningSystem> => ({ ...(await ours({ QUEUE_PARTITIONS: '4' })()), id: 'ours-4p', label: 'ours, 4 partitions' });
+        systems.push(await benchSystem(four, plan, shape));
+      }
+      if (wanted.includes('baseline')) systems.push(await benchSystem(() => startSocketIo('redis'), plan, shape));
+      if (wanted.includes('streams')) systems.push(await benchSystem(() => startSocketIo('streams'), plan, shape));
+      if (wanted.includes('ceiling')) systems.push(await benchSystem(() => startCeiling(), plan, shape));
+    }
+    if (shape.id === 'rooms') {
+      if (wanted.includes('cluster')) systems.push(await benchSystem(ours({}, true), plan, shape));
+      if (wanted.includes('webhooks')) {
+        const receiver = await startReceiver();
+        const hooked = async (): Promise<RunningSystem> => ({
+          ...(await ours({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' })()),
+          id: 'ours-webhooks', label: 'ours, webhooks on', counters: () => ({ 'webhook events': receiver.events }),
+        });
+        try { systems.push(await benchSystem(hooked, plan, shape)); } finally { receiver.close(); }
+      }
+      if (wanted.includes('mixed')) {
+        const mixed = async (): Promise<RunningSystem> => ({ ...(await ours()()), id: 'ours-mixed', label: 'ours, mixed load' });
+        systems.push(await benchSystem(mixed, { ...plan, mix: true }, shape));
+      }
+    }
+    results.push({ id: shape.id, label: shape.label, channels: plan.channels, members: plan.members, senders: shape.senders, systems });
   }
   if (opts.idle) {
     const idleSystems: (() => Promise<RunningSystem>)[] = [];
     if (wanted.includes('ours')) idleSystems.push(() => startOurs({ pushServers: 1, workers: 0, env: { MAX_CONNECTIONS_PER_IP: String(IDLE_CONNECTIONS + 1000) } }));
-    if (wanted.includes('baseline')) idleSystems.push(() => startBaseline(1));
+    if (wanted.includes('baseline')) idleSystems.push(() => startSocketIo('redis', 1));
+    if (wanted.includes('streams')) idleSystems.push(() => startSocketIo('streams', 1));
+    if (wanted.includes('ceiling')) idleSystems.push(() => startCeiling(1));
     for (const start of idleSystems) {
-      const r = await withSystem(start, (s) => measureIdle(s, IDLE_CONNECTIONS, 2));
-      log(`${r.label}: ${r.connections} idle connections, ${(r.bytesPerConnection / 1024).toFixed(1)} KB each ` +
+      const r = await withSystem(start, (s) => measureIdle(s, IDLE_CONNECTIONS, 2, IDLE_CHANNELS));
+      log(`${r.label}: ${r.connections} idle connections in ${r.channels} channels, ${(r.bytesPerConnection / 1024).toFixed(1)} KB each ` +
         `(RSS ${(r.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(r.rssAfterBytes / 2 ** 20).toFixed(0)} MB)`);
       idle.push(r);
     }
   }
-  const find = (id: string): SweepResult | undefined => systems.find((s) => s.id === id);
-  const ours = find('ours'); const baseline = find('baseline');
-  const oursCpu = serverCpu(ours && atRate(ours, TARGET_RATE));
-  const baseCpu = serverCpu(baseline && atRate(baseline, TARGET_RATE));
+  const stepMs = planFor(SHAPES[0] as Shape).stepMs;
   const result: BenchResult = {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
     durationSeconds: (Date.now() - started) / 1000,
     machine: machine(),
-    load: { channels: plan.channels, members: plan.members, loadgens: 2, rampMs: plan.rampMs, stepMs: plan.stepMs, longStepMs: plan.longStepMs, p99BoundMs: plan.p99BoundMs, targetRate: TARGET_RATE },
-    systems,
+    load: { loadgens: 2, rampMs: quick ? 500 : 1000, stepMs, repeats, p99BoundMs: 50, keepUpP50Ms: 50, targetRate: TARGET_RATE },
+    shapes: results,
     idle,
-    ratios: {
-      throughput: ours?.maxSustained && baseline?.maxSustained ? ours.maxSustained.messagesPerSecond / baseline.maxSustained.messagesPerSecond : null,
-      cpuPer1000AtTarget: oursCpu !== undefined && baseCpu ? oursCpu / baseCpu : null,
-    },
+    ratios: Object.fromEntries(results.map((shape) => [shape.id, shapeRatios(shape, TARGET_RATE)])),
   };
   // Only a full default run replaces the committed results; other runs keep theirs apart.
-  const custom = opts.rates !== undefined || opts.only !== undefined || opts.channels !== undefined || opts.members !== 10 || !opts.idle || opts.mixed === true || opts.webhooks === true;
+  const custom = opts.rates !== undefined || opts.oursEnv !== undefined || opts.only !== undefined || opts.shapes !== undefined || opts.channels !== undefined ||
+    opts.members !== undefined || opts.repeats !== undefined || !opts.idle || opts.mixed === true || opts.webhooks === true || opts.cluster === true;
   const name = quick ? 'quick' : custom ? 'custom' : 'latest';
   const dir = `${BENCH_DIR}results`;
   mkdirSync(dir, { recursive: true });
   const table = markdown(result);
   writeFileSync(`${dir}/${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(`${dir}/${name}.md`, table);
-  writeFileSync(`${dir}/${name}.svg`, chart(result));
+  for (const shape of results) {
+    if (shape.id === 'single') continue;
+    writeFileSync(`${dir}/${name}${shape.id === 'rooms' ? '' : `-${shape.id}`}.svg`, chart(result, shape));
+  }
   if (name === 'latest') updateReadme(table);
   log('');
   log(table);
-  log(`results: bench/results/${name}.json, ${name}.md, ${name}.svg (${Math.round(result.durationSeconds)} s)`);
+  log(`results: bench/results/${name}.json, ${name}.md, ${name}*.svg (${Math.round(result.durationSeconds)} s)`);
 }
 
 /** Replaces the results section of bench/README.md with the new table. */

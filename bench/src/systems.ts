@@ -89,7 +89,9 @@ export function startOurs(options: OursOptions = {}): Promise<RunningSystem & { 
         ...redisProcs(redis),
       ],
       async stop() {
-        await Promise.all([...push.map((p) => p.program.kill()), ...workers.map((w) => w.kill())]);
+        // A profiled run (PROGRAM_NODE_ARGS) stops gracefully, so that node writes the profiles.
+        const signal = process.env.PROGRAM_NODE_ARGS ? 'SIGTERM' : 'SIGKILL';
+        await Promise.all([...push.map((p) => p.program.kill(signal)), ...workers.map((w) => w.kill(signal))]);
         await redis.stop();
       },
     };
@@ -97,12 +99,14 @@ export function startOurs(options: OursOptions = {}): Promise<RunningSystem & { 
 }
 
 const BASELINE_BIN = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
+const CEILING_BIN = fileURLToPath(new URL('./ceiling-server.js', import.meta.url));
 
-function startBaselineServer(redisUrl: string): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [BASELINE_BIN, '0', redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts one server program that prints "listening <port>" when ready. */
+function startServerProgram(bin: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [bin, '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('baseline server: not listening within 15 s')); }, 15_000);
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`baseline server exited (${code}) before listening`)); });
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${bin}: not listening within 15 s`)); }, 15_000);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} exited (${code}) before listening`)); });
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const m = /^listening (\d+)$/.exec(line);
       if (m) { clearTimeout(timer); resolve({ proc, port: Number(m[1]) }); }
@@ -110,23 +114,26 @@ function startBaselineServer(redisUrl: string): Promise<{ proc: ChildProcess; po
   });
 }
 
-export function startBaseline(servers = 2): Promise<RunningSystem> {
+/** N copies of a server program on one private Redis. */
+function startServers(
+  about: Pick<RunningSystem, 'id' | 'kind' | 'label'> & { role: string; bin: string; args: string[]; path: string }, servers: number,
+): Promise<RunningSystem> {
   return startAll(async (started) => {
     const redis = await RedisServer.start();
     started(() => redis.stop());
     const procs = await allSettledOrThrow(Array.from({ length: servers }, async () => {
-      const s = await startBaselineServer(redis.url);
+      const s = await startServerProgram(about.bin, [redis.url, ...about.args]);
       started(() => killAndWait(s.proc));
       return s;
     }));
     return {
-      id: 'baseline',
-      kind: 'baseline' as const,
-      label: 'Socket.IO + redis-adapter',
-      urls: procs.map((s) => `ws://127.0.0.1:${s.port}`),
+      id: about.id,
+      kind: about.kind,
+      label: about.label,
+      urls: procs.map((s) => `ws://127.0.0.1:${s.port}${about.path}`),
       redisUrl: redis.url,
       procs: [
-        ...procs.map((s, i) => ({ role: 'socket.io server', name: `socketio-${i + 1}`, pid: s.proc.pid as number })),
+        ...procs.map((s, i) => ({ role: about.role, name: `${about.id}-${i + 1}`, pid: s.proc.pid as number })),
         ...redisProcs(redis),
       ],
       async stop() {
@@ -135,4 +142,21 @@ export function startBaseline(servers = 2): Promise<RunningSystem> {
       },
     };
   });
+}
+
+export type SocketIoAdapter = 'redis' | 'streams';
+
+/** Socket.IO servers with the pub/sub redis-adapter, or the streams adapter with connection state recovery. */
+export function startSocketIo(adapter: SocketIoAdapter, servers = 2): Promise<RunningSystem> {
+  return startServers({
+    id: adapter === 'redis' ? 'baseline' : 'streams',
+    kind: 'socketio',
+    label: adapter === 'redis' ? 'Socket.IO + redis-adapter' : 'Socket.IO + streams-adapter',
+    role: 'socket.io server', bin: BASELINE_BIN, args: [adapter], path: '',
+  }, servers);
+}
+
+/** The ceiling: ws servers with Redis pub/sub, no queue, no storage. */
+export function startCeiling(servers = 2): Promise<RunningSystem> {
+  return startServers({ id: 'ceiling', kind: 'ceiling', label: 'ceiling (ws + pub/sub)', role: 'ws server', bin: CEILING_BIN, args: [], path: '' }, servers);
 }

@@ -14,7 +14,7 @@ import { ForbiddenError, type ChannelAuthorizer } from './channel-authorizer.js'
 import { OverloadedError } from './admission.js';
 import type { PushMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
-import type { WireFrame } from './wire-frame.js';
+import { WireFrame } from './wire-frame.js';
 import type { Socket } from 'node:net';
 
 export interface ConnectionDeps {
@@ -218,7 +218,8 @@ export class ClientConnection implements MemberSink {
         { channel: frame.channel, ref: frame.id }));
       return;
     }
-    this.deps.metrics.framesIn.inc({ type: result.ok ? result.frame.type : 'invalid' });
+    if (result.ok && result.frame.type === 'message') this.deps.metrics.messagesIn++;
+    else this.deps.metrics.framesIn.inc({ type: result.ok ? result.frame.type : 'invalid' });
     if (result.ok && result.frame.type === 'ping') { this.sendFrame('{"type":"pong"}', 'pong'); return; }
     // Frames are handled one after another, so answers come in the order the frames were sent
     // (a join's history before the left of a leave right behind it) and a connection's messages
@@ -355,7 +356,8 @@ export class ClientConnection implements MemberSink {
   private enqueueAndAck(message: InboundMessage): void {
     const { id, channel } = message;
     this.deps.enqueue(message).then(
-      () => this.sendFrame(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${channel}"}`, 'ack'),
+      // Acks take the raw, corked path: the acks of one job that go to one connection share a write.
+      () => { if (this.write(WireFrame.text(`{"type":"ack","id":${JSON.stringify(id)},"channel":"${channel}"}`))) this.deps.metrics.acked++; },
       (err: unknown) => {
         if (err instanceof OverloadedError) this.send(errorFrame(ErrorCode.Overloaded, err.message, { ref: id, channel }));
         else this.fail(err, channel, id);

@@ -8,7 +8,7 @@ export class PushMetrics {
   readonly registry: Registry = createRegistry();
   readonly connections: Gauge;
   readonly joins = new Counter({ name: 'chat_joins_total', help: 'Channel joins answered with history', registers: [] });
-  readonly framesIn = new Counter({ name: 'chat_frames_in_total', help: 'Frames received from clients, by type (invalid: failed validation)', labelNames: ['type'], registers: [] });
+  readonly framesIn: Counter<'type'>;
   readonly framesOut: Counter<'type'>;
   readonly errors = new Counter({ name: 'chat_errors_total', help: 'Error frames sent to clients, by code', labelNames: ['code'], registers: [] });
   readonly enqueueLatency = new Histogram({
@@ -17,6 +17,9 @@ export class PushMetrics {
   readonly deliveries: Counter;
   /** Messages written to member sockets: a plain count on the hot path, folded into the counters when scraped. */
   delivered = 0;
+  /** `message` frames received and `ack` frames sent: plain counts on the hot path, folded in when scraped. */
+  messagesIn = 0;
+  acked = 0;
   readonly slowClientDisconnects = new Counter({ name: 'chat_slow_client_disconnects_total', help: 'Connections closed with 1013 (send buffer full)', registers: [] });
   readonly typingDropped = new Counter({ name: 'chat_typing_dropped_total', help: 'Typing notices not written to a member that reads slowly', registers: [] });
   readonly floodDisconnects = new Counter({ name: 'chat_flood_disconnects_total', help: 'Connections closed with 1008 (persistent flooding)', registers: [] });
@@ -30,11 +33,21 @@ export class PushMetrics {
 
   constructor(connections: () => number, queueWaiting: () => number) {
     const delivered = (): number => this.delivered;
+    const hot = (): { acked: number; messagesIn: number } => this;
     let framesSeen = 0;
     let deliveriesSeen = 0;
+    let ackedSeen = 0;
+    let messagesInSeen = 0;
+    this.framesIn = new Counter({
+      name: 'chat_frames_in_total', help: 'Frames received from clients, by type (invalid: failed validation)', labelNames: ['type'], registers: [],
+      collect() { const n = hot().messagesIn; if (n > messagesInSeen) this.inc({ type: 'message' }, n - messagesInSeen); messagesInSeen = n; },
+    });
     this.framesOut = new Counter({
       name: 'chat_frames_out_total', help: 'Frames sent to clients, by type', labelNames: ['type'], registers: [],
-      collect() { const d = delivered(); this.inc({ type: 'message' }, d - framesSeen); framesSeen = d; },
+      collect() {
+        const d = delivered(); this.inc({ type: 'message' }, d - framesSeen); framesSeen = d;
+        const a = hot().acked; if (a > ackedSeen) this.inc({ type: 'ack' }, a - ackedSeen); ackedSeen = a;
+      },
     });
     this.deliveries = new Counter({
       name: 'chat_deliveries_total', help: 'Stored messages written to member sockets', registers: [],

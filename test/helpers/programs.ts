@@ -31,8 +31,10 @@ export class ProgramProcess {
     createInterface({ input: proc.stderr! }).on('line', (line) => { this.stderr.push(line); this.notify(); });
   }
 
+  /** `PROGRAM_NODE_ARGS` (space-separated) goes to node before the program, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile. */
   static spawn(kind: keyof typeof BINS, env: Record<string, string>, args: string[] = []): ProgramProcess {
-    const proc = spawn(process.execPath, [BINS[kind], ...args], {
+    const nodeArgs = (process.env.PROGRAM_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+    const proc = spawn(process.execPath, [...nodeArgs, BINS[kind], ...args], {
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

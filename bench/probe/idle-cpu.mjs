@@ -1,0 +1,20 @@
+// Probe: CPU (cores) each process of ours uses with 2,000 connected members and no messages.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Loadgens } from '../dist/loadgens.js';
+import { cpuSnapshot } from '../dist/proc-stats.js';
+import { connectLoad } from '../dist/sweep.js';
+import { startCeiling, startOurs, startSocketIo } from '../dist/systems.js';
+const which = process.argv[2] ?? 'ours';
+const env = process.argv[3] ? Object.fromEntries(process.argv[3].split(',').map((kv) => kv.split('='))) : {};
+const plan = { channels: 200, members: 10, senders: 'all' };
+const system = which === 'ours' ? await startOurs({ env }) : which === 'ceiling' ? await startCeiling() : await startSocketIo(which);
+const loadgens = Loadgens.start(2);
+await connectLoad(system, loadgens, plan);
+await sleep(3000);
+const tracked = [...system.procs, ...loadgens.tracked];
+const before = cpuSnapshot(tracked); const t0 = Date.now();
+await sleep(15000);
+const after = cpuSnapshot(tracked); const secs = (Date.now() - t0) / 1000;
+const out = tracked.map((p) => `${p.name} ${(((after.get(p.name) ?? 0) - (before.get(p.name) ?? 0)) / secs).toFixed(3)}`);
+console.log(`${which} idle, cores: ${out.join('  ')}`);
+await loadgens.close(); await system.stop();
