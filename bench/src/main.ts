@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { bigRoom } from './bigroom.js';
 import { drainOnce, type DrainResult } from './drain.js';
 import { measureIdle, type IdleResult } from './idle.js';
 import type { Senders } from './loadgen.js';
@@ -68,13 +69,14 @@ const program = new Command('npm run bench --')
     if (at < 1) throw new InvalidArgumentError(`"${kv}" is not NAME=value`);
     return [kv.slice(0, at), kv.slice(at + 1)];
   })))
+  .option('--bigroom', 'instead of the sweep: one channel of 10,000 members over 2 push servers at 10 msg/s, steady and while 1,000 leave and join (results/bigroom.*)')
   .option('--drain', 'instead of the sweep: drain a pre-loaded backlog with 1, 2 and 4 workers (results/drain.*)')
   .option('--drain-partitions <list>', 'QUEUE_PARTITIONS values for --drain (default 1,2,4)', (v: string) => v.split(',').map(Number))
   .showHelpAfterError('(run with --help for usage)');
 program.parse(process.argv);
 const opts = program.opts<{
   quick?: boolean; cluster?: boolean; mixed?: boolean; webhooks?: boolean; only?: string[]; shapes?: string[]; repeats?: number;
-  channels?: number; members?: number; rates?: number[]; idle: boolean; drain?: boolean; drainPartitions?: number[]; oursEnv?: Record<string, string>;
+  channels?: number; members?: number; rates?: number[]; idle: boolean; bigroom?: boolean; drain?: boolean; drainPartitions?: number[]; oursEnv?: Record<string, string>;
 }>();
 
 const quick = opts.quick === true;
@@ -194,9 +196,31 @@ async function drainMain(): Promise<void> {
 
 const num = (x: number): string => x.toLocaleString('en-US');
 
+/** `--bigroom`: one channel of 10,000 members over 2 push servers. */
+async function bigRoomMain(): Promise<void> {
+  const options = { members: quick ? 2000 : 10_000, rate: 10, phaseMs: quick ? 5000 : 20_000, churn: quick ? 200 : 1000 };
+  const result = await withSystem(() => startOurs({ env: { MAX_CONNECTIONS_PER_IP: String(options.members + 1000) } }), (s) => bigRoom(s, options, log));
+  const lines = [
+    `Big room ${new Date().toISOString()}: one channel, ${num(result.members)} members over 2 push servers (joined in ${result.connectSeconds.toFixed(0)} s), ` +
+      `${result.rate} msg/s for ${options.phaseMs / 1000} s per phase. Latency is from a message's send to its arrival at the last member.`,
+    '',
+    '| phase | messages | p50 to the last member | p99 | max | not delivered to every member | presence frames/s to members | presence KB/s | cores: push servers | workers | Redis | member processes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...result.phases.map((p) => `| ${p.phase} | ${p.messages} | ${p.p50Ms} ms | ${p.p99Ms} ms | ${p.maxMs} ms | ${p.incomplete} | ${num(p.presenceFramesPerSecond)} | ` +
+      `${num(p.presenceKBPerSecond)} | ${p.cores['push server'] ?? '–'} | ${p.cores.worker ?? '–'} | ${p.cores.redis ?? '–'} | ${p.cores.members ?? '–'} |`),
+  ];
+  const dir = `${BENCH_DIR}results`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/bigroom.json`, `${JSON.stringify({ date: new Date().toISOString(), machine: machine(), options, result }, null, 2)}\n`);
+  writeFileSync(`${dir}/bigroom.md`, `${lines.join('\n')}\n`);
+  log('');
+  log(lines.join('\n'));
+}
+
 async function main(): Promise<void> {
   requireRedisServer();
   if (opts.drain) { await drainMain(); return; }
+  if (opts.bigroom) { await bigRoomMain(); return; }
   const started = Date.now();
   const results: ShapeResult[] = [];
   const idle: IdleResult[] = [];
