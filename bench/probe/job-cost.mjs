@@ -14,6 +14,10 @@ const worker = await startWorker(env);
 const queues = new InboundQueues(redis, new RedisKeys(), Number(env.QUEUE_PARTITIONS ?? 1));
 await sleep(2000);
 const tracked = [{ role: 'worker', name: 'worker', pid: worker.pid }, { role: 'redis', name: 'redis', pid: server.pid }, { role: 'bench', name: 'bench', pid: process.pid }];
+const stats = async () => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
+  const [name, rest] = l.slice(8).split(':'); return [name, Number(/calls=(\d+)/.exec(rest)[1])];
+}));
+const statsBefore = await stats();
 const before = cpuSnapshot(tracked); const t0 = performance.now();
 const n = rate * seconds; let done = 0;
 for (let i = 0; i < n; i++) {
@@ -24,5 +28,7 @@ for (let i = 0; i < n; i++) {
 for (;;) { const c = await queues.counts(); if (c.waiting + c.active === 0) break; await sleep(20); }
 const secs = (performance.now() - t0) / 1000; const after = cpuSnapshot(tracked);
 const per = (name) => (((after.get(name) - before.get(name)) / done) * 1e6).toFixed(0);
+const statsAfter = await stats();
+console.log(Object.entries(statsAfter).map(([k, v]) => [k, (v - (statsBefore[k] ?? 0)) / done]).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', '));
 console.log(`${done} one-message jobs at ${rate}/s over ${secs.toFixed(1)} s: CPU per job worker ${per('worker')} us, redis ${per('redis')} us, producer ${per('bench')} us`);
-await queues.close(); redis.disconnect(); await worker.kill(); await server.stop();
+await queues.close(); redis.disconnect(); await worker.kill(process.env.PROGRAM_NODE_ARGS ? 'SIGTERM' : 'SIGKILL'); await server.stop();

@@ -101,10 +101,12 @@ export class ChatEvents {
  * Redis marker then keeps it to one per user across all of the user's connections).
  */
 export class TypingThrottle {
-  private readonly last = new Map<string, number>();
+  /** Created on the first typing frame: most connections never send one. */
+  private last: Map<string, number> | undefined;
 
   /** Whether a typing frame in `channel` may go on now. */
   pass(channel: string, now = Date.now()): boolean {
+    this.last ??= new Map();
     const at = this.last.get(channel);
     if (at !== undefined && now - at < TYPING_WINDOW_MS) return false;
     this.last.set(channel, now);
@@ -112,6 +114,6 @@ export class TypingThrottle {
   }
 
   forget(channel: string): void {
-    this.last.delete(channel);
+    this.last?.delete(channel);
   }
 }

@@ -18,7 +18,7 @@ import { ChannelAuthorizer } from './channel-authorizer.js';
 import { ChannelHub } from './channel-hub.js';
 import { ChatEvents } from './chat-events.js';
 import { ServerApi } from './server-api.js';
-import { ClientConnection } from './connection.js';
+import { ClientConnection, type ConnectionDeps } from './connection.js';
 import { createHttpHandler } from './http-api.js';
 import { HttpAuth } from './http-auth.js';
 import { Inbox } from './inbox.js';
@@ -36,6 +36,9 @@ function memoryReadout(): { rss: number; heapUsed: number; external: number } {
 
 
 /** The server pings every connection this often and drops one that missed two pongs. */
+/** Error listener for upgraded sockets: the connection's own close handling covers them. */
+function ignoreSocketError(): void { /* nothing to do */ }
+
 export const PING_INTERVAL_MS = 30_000;
 /**
  * Pings go out in this many slices over the interval: pinging every connection at once made
@@ -255,7 +258,10 @@ export class PushServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => undefined); // a client that vanishes mid-handshake is no error of ours
+    // A client that vanishes mid-handshake is no error of ours. The listener is not a closure of
+    // this method: it stays on the socket for the connection's life, and a closure would keep
+    // the method's scope (the request, its headers, the head buffer) alive with it.
+    socket.on('error', ignoreSocketError);
     this.gate.check(req, this.unavailable).then((result) => {
       if (socket.destroyed) return;
       if (!result.ok) {
@@ -272,16 +278,11 @@ export class PushServer {
     });
   }
 
-  private accept(ws: WebSocket, admitted: Extract<GateResult, { ok: true }>): void {
-    if (this.draining) {
-      // The handshake finished after the drain began: send this client elsewhere too.
-      ws.close(CloseCode.GoingAway, 'server shutting down: reconnect');
-      return;
-    }
-    const { identity, session, channels } = admitted;
-    const id = randomBytes(6).toString('base64url');
-    const uncount = this.gate.opened(admitted.address);
-    const conn = new ClientConnection(id, identity, session, ws, {
+  private deps: ConnectionDeps | undefined;
+
+  /** What every connection needs: one object shared by all of them (it costs memory per connection otherwise). */
+  private get connectionDeps(): ConnectionDeps {
+    this.deps ??= {
       hub: this.hub,
       authorizer: this.authorizer,
       verifier: this.verifier,
@@ -294,7 +295,20 @@ export class PushServer {
       maxChannels: this.config.maxChannelsPerConnection,
       maxSendBufferBytes: this.config.maxSendBufferBytes,
       metrics: this.metrics,
-    }, admitted.address);
+    };
+    return this.deps;
+  }
+
+  private accept(ws: WebSocket, admitted: Extract<GateResult, { ok: true }>): void {
+    if (this.draining) {
+      // The handshake finished after the drain began: send this client elsewhere too.
+      ws.close(CloseCode.GoingAway, 'server shutting down: reconnect');
+      return;
+    }
+    const { identity, session, channels } = admitted;
+    const id = randomBytes(6).toString('base64url');
+    const uncount = this.gate.opened(admitted.address);
+    const conn = new ClientConnection(id, identity, session, ws, this.connectionDeps, admitted.address);
     conn.pingSlice = this.pingCursor++ % PING_SLICES;
     this.connections.set(id, conn);
     ws.on('close', () => { this.connections.delete(id); uncount(); conn.dispose(); });
