@@ -223,7 +223,8 @@ export class ClientConnection implements MemberSink {
     if (result.ok && result.frame.type === 'ping') { this.sendFrame('{"type":"pong"}', 'pong'); return; }
     // Frames are handled one after another, so answers come in the order the frames were sent
     // (a join's history before the left of a leave right behind it) and a connection's messages
-    // are enqueued in order. Pings skip the line: they measure liveness.
+    // are enqueued in order. Two exceptions: pings skip the line (they measure liveness), and an
+    // ack comes when its add lands, after the answers of later frames (see `message`).
     this.queue = this.queue
       .then(() => (result.ok ? this.handle(result.frame) : this.send(result.error)))
       .catch((err: Error) => this.fail(err, result.ok && 'channel' in result.frame ? result.frame.channel : ''));

@@ -35,10 +35,10 @@ function memoryReadout(): { rss: number; heapUsed: number; external: number } {
 }
 
 
-/** The server pings every connection this often and drops one that missed two pongs. */
 /** Error listener for upgraded sockets: the connection's own close handling covers them. */
 function ignoreSocketError(): void { /* nothing to do */ }
 
+/** The server pings every connection this often and drops one that missed two pongs. */
 export const PING_INTERVAL_MS = 30_000;
 /**
  * Pings go out in this many slices over the interval: pinging every connection at once made
