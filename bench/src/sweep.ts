@@ -115,6 +115,24 @@ export async function runRate(
   return combine(runs, plan);
 }
 
+/** The two verdicts of a step (one run, or the median of the repeats), by one rule. */
+function verdicts(s: Pick<StepResult, 'lost' | 'duplicates' | 'deliveries' | 'p50Ms' | 'p99Ms'>, plan: SweepPlan): Pick<StepResult, 'held' | 'keptUp'> {
+  const delivered = s.lost === 0 && s.deliveries > 0;
+  return { held: delivered && s.duplicates === 0 && s.p99Ms <= plan.p99BoundMs, keptUp: delivered && s.p50Ms <= plan.keepUpP50Ms };
+}
+
+type Kinds = NonNullable<StepReport['kinds']>;
+
+/** Mixed-load event counts summed over reports (or repeats); undefined when none has any. */
+function sumKinds(list: Array<Kinds | undefined>): Kinds | undefined {
+  const present = list.filter((k): k is Kinds => k !== undefined);
+  if (present.length === 0) return undefined;
+  return present.reduce((acc, k) => {
+    for (const key of Object.keys(acc) as Array<keyof Kinds>) acc[key] += k[key];
+    return acc;
+  }, { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 });
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor((s.length - 1) / 2)] as number;
@@ -142,18 +160,13 @@ function combine(runs: StepResult[], plan: SweepPlan): StepResult {
   const deliveries = sum((s) => s.deliveries);
   const p50Ms = median(runs.map((s) => s.p50Ms));
   const p99Ms = median(p99s);
-  const ok = lost === 0 && duplicates === 0 && deliveries > 0;
-  const kinds = runs.every((r) => r.kinds) ? runs.reduce((acc, r) => {
-    for (const k of Object.keys(acc) as Array<keyof typeof acc>) acc[k] += r.kinds?.[k] ?? 0;
-    return acc;
-  }, { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 }) : undefined;
+  const kinds = sumKinds(runs.map((r) => r.kinds));
   const perSecond = runs.every((r) => r.perSecond) ? averaged((r) => r.perSecond ?? {}) : undefined;
   return {
     rate: first.rate, durationMs: first.durationMs, sent: sum((s) => s.sent), deliveries, lost, errors, duplicates, outOfOrder,
     p50Ms, p99Ms, maxMs: median(runs.map((s) => s.maxMs)), p99SpreadMs: [Math.min(...p99s), Math.max(...p99s)], repeats: runs.length,
     deliveriesPerSecond: Math.round(median(runs.map((s) => s.deliveriesPerSecond))),
-    held: ok && p99Ms <= plan.p99BoundMs,
-    keptUp: lost === 0 && deliveries > 0 && p50Ms <= plan.keepUpP50Ms,
+    ...verdicts({ lost, duplicates, deliveries, p50Ms, p99Ms }, plan),
     timeline: runs.map((r) => r.timeline).sort((a, b) => Math.max(...a) - Math.max(...b))[Math.floor((runs.length - 1) / 2)] ?? [],
     ...(kinds ? { kinds } : {}), ...(perSecond ? { perSecond } : {}),
     cpuPer1000: averaged((r) => r.cpuPer1000), cpuPer1000ByRole: averaged((r) => r.cpuPer1000ByRole),
@@ -205,19 +218,15 @@ function summarise(
   const ms = (us: number): number => round(us / 1000, 2);
   const lost = sent - complete;
   const timeline = (reports.find((r) => r.sent > 0)?.timeline ?? []).map((_, i) => Math.max(...reports.map((r) => r.timeline[i] ?? 0)));
+  const p50Ms = ms(histogram.getValueAtPercentile(50));
   const p99Ms = ms(histogram.getValueAtPercentile(99));
-  const withKinds = reports.filter((r) => r.kinds);
-  const kinds = withKinds.length === 0 ? undefined : withKinds.reduce((acc, r) => {
-    for (const k of Object.keys(acc) as Array<keyof typeof acc>) acc[k] += r.kinds?.[k] ?? 0;
-    return acc;
-  }, { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 });
+  const kinds = sumKinds(reports.map((r) => r.kinds));
   return {
     ...(kinds ? { kinds } : {}),
     rate, durationMs, sent, deliveries, lost, errors, duplicates, outOfOrder,
-    p50Ms: ms(histogram.getValueAtPercentile(50)), p99Ms, maxMs: ms(histogram.maxValue), p99SpreadMs: [p99Ms, p99Ms], repeats: 1,
+    p50Ms, p99Ms, maxMs: ms(histogram.maxValue), p99SpreadMs: [p99Ms, p99Ms], repeats: 1,
     deliveriesPerSecond: Math.round(deliveries / (durationMs / 1000)),
-    held: lost === 0 && duplicates === 0 && p99Ms <= plan.p99BoundMs && deliveries > 0,
-    keptUp: lost === 0 && deliveries > 0 && ms(histogram.getValueAtPercentile(50)) <= plan.keepUpP50Ms,
+    ...verdicts({ lost, duplicates, deliveries, p50Ms, p99Ms }, plan),
     timeline, cpuPer1000, cpuPer1000ByRole,
   };
 }
