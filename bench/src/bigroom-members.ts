@@ -5,8 +5,8 @@
  * processes (wall clock: the processes share the machine's clock). It also counts the presence
  * frames and bytes its members receive, and can make some of its members leave and join again.
  */
-import WebSocket from 'ws';
-import { ChatClient, type SocketLike } from '@chat/client';
+import { ChatClient } from '@chat/client';
+import { socketFactory } from './clients.js';
 
 export type MembersCommand =
   | { op: 'connect'; urls: string[]; channel: string; count: number; offset: number }
@@ -44,9 +44,7 @@ async function connect(urls: string[], name: string, count: number, offset: numb
   for (let i = 0; i < count; i += 100) {
     members.push(...await Promise.all(Array.from({ length: Math.min(100, count - i) }, async (_, j) => {
       const n = offset + i + j;
-      const client = await ChatClient.connect(urls[n % urls.length] as string, {
-        user: `big-${n}`, socket: (u) => new WebSocket(u, { perMessageDeflate: false }) as unknown as SocketLike,
-      });
+      const client = await ChatClient.connect(urls[n % urls.length] as string, { user: `big-${n}`, socket: socketFactory });
       client.on('message', (m) => onMessage(m.text));
       client.on('presence', (p) => { presenceFrames++; presenceBytes += JSON.stringify(p).length; });
       await client.join(channel);

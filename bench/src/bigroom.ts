@@ -4,11 +4,11 @@
  * (p50, p99, max), first with the room steady and then while 1,000 members leave and join again,
  * and the presence traffic the members receive in each phase.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { ChatClient, type SocketLike } from '@chat/client';
-import type { MembersCommand, MembersReply, MembersReport } from './bigroom-members.js';
+import { ChatClient } from '@chat/client';
+import type { MembersCommand, MembersReply } from './bigroom-members.js';
+import { socketFactory } from './clients.js';
+import { HelperProcess } from './loadgens.js';
 import { cpuSnapshot, type Tracked } from './proc-stats.js';
 import type { RunningSystem } from './systems.js';
 
@@ -35,33 +35,17 @@ export interface BigRoomResult {
   phases: BigRoomPhase[];
 }
 
-class MembersProcess {
-  private waiting: ((r: MembersReply) => void) | undefined;
-  constructor(readonly proc: ChildProcess) {
-    proc.on('message', (r: MembersReply) => { const w = this.waiting; this.waiting = undefined; w?.(r); });
-    proc.once('exit', () => this.waiting?.({ op: 'failed', error: 'member process exited' }));
-  }
-  ask(cmd: MembersCommand): Promise<MembersReply> {
-    return new Promise((resolve, reject) => {
-      this.waiting = (r) => (r.op === 'failed' ? reject(new Error(`big room members: ${r.error}`)) : resolve(r));
-      this.proc.send(cmd);
-    });
-  }
-}
-
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 
 export async function bigRoom(system: RunningSystem, options: { members: number; rate: number; phaseMs: number; churn: number }, log: (l: string) => void): Promise<BigRoomResult> {
   const channel = 'big-room';
-  const procs = [0, 1].map(() => new MembersProcess(fork(MEMBERS_BIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
-  const sender = await ChatClient.connect(system.urls[0] as string, {
-    user: 'big-sender', socket: (u) => new WebSocket(u, { perMessageDeflate: false }) as unknown as SocketLike,
-  });
+  const procs = [0, 1].map(() => new HelperProcess<MembersCommand, MembersReply>(MEMBERS_BIN, 'big room members'));
+  const sender = await ChatClient.connect(system.urls[0] as string, { user: 'big-sender', socket: socketFactory });
   try {
     const connectStart = Date.now();
     const half = Math.ceil(options.members / procs.length);
-    await Promise.all(procs.map((p, i) => p.ask({ op: 'connect', urls: system.urls, channel, count: Math.min(half, options.members - i * half), offset: i * half })));
+    await Promise.all(procs.map((p, i) => p.ask({ op: 'connect', urls: system.urls, channel, count: Math.min(half, options.members - i * half), offset: i * half }, 'connected')));
     const connectSeconds = (Date.now() - connectStart) / 1000;
     log(`big room: ${options.members} members joined ${channel} in ${connectSeconds.toFixed(0)} s`);
     await sender.join(channel);
@@ -70,7 +54,7 @@ export async function bigRoom(system: RunningSystem, options: { members: number;
     const tracked: Tracked[] = [...system.procs, ...procs.map((p, i) => ({ role: 'members', name: `members-${i + 1}`, pid: p.proc.pid as number }))];
     let k = 0;
     const phase = async (name: string, during?: () => Promise<unknown>): Promise<BigRoomPhase> => {
-      await Promise.all(procs.map((p) => p.ask({ op: 'reset' })));
+      await Promise.all(procs.map((p) => p.ask({ op: 'reset' }, 'reset')));
       const before = cpuSnapshot(tracked);
       const from = k;
       const sent = new Map<number, number>();
@@ -92,7 +76,7 @@ export async function bigRoom(system: RunningSystem, options: { members: number;
       await new Promise((r) => setTimeout(r, 3000)); // settle
       const seconds = (Date.now() - started) / 1000;
       const after = cpuSnapshot(tracked);
-      const reports = (await Promise.all(procs.map((p) => p.ask({ op: 'report' })))).map((r) => (r as { report: MembersReport }).report);
+      const reports = (await Promise.all(procs.map((p) => p.ask({ op: 'report' }, 'report')))).map((r) => r.report);
       const latencies: number[] = [];
       let incomplete = 0;
       for (let n = from; n < k; n++) {
@@ -120,11 +104,10 @@ export async function bigRoom(system: RunningSystem, options: { members: number;
     const steady = await phase('steady');
     const perProcess = Math.round(options.churn / procs.length);
     const cycles = Math.max(1, Math.floor(options.phaseMs / 2000));
-    const churning = await phase(`${options.churn} members leave and join again`, () => Promise.all(procs.map((p) => p.ask({ op: 'churn', members: perProcess, cycles, pauseMs: 1000 }))));
+    const churning = await phase(`${options.churn} members leave and join again`, () => Promise.all(procs.map((p) => p.ask({ op: 'churn', members: perProcess, cycles, pauseMs: 1000 }, 'churned'))));
     return { members: options.members, rate: options.rate, connectSeconds, phases: [steady, churning] };
   } finally {
     await sender.close().catch(() => undefined);
-    for (const p of procs) { if (p.proc.connected) p.proc.send({ op: 'close' } satisfies MembersCommand); }
-    await Promise.all(procs.map((p) => new Promise((r) => { if (p.proc.exitCode !== null) r(undefined); else p.proc.once('exit', r); setTimeout(() => { p.proc.kill('SIGKILL'); r(undefined); }, 5000).unref(); })));
+    await Promise.all(procs.map((p) => p.close()));
   }
 }

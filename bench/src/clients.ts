@@ -43,7 +43,8 @@ export function connectMember(kind: SystemKind, options: MemberOptions): Promise
   return kind === 'socketio' ? connectSocketIo(options) : connectProtocol(options);
 }
 
-const socketFactory = (url: string): SocketLike => new WebSocket(url, { perMessageDeflate: false }) as unknown as SocketLike;
+/** A `ws` socket for the client library, without per-message deflate (as every system here runs). */
+export const socketFactory = (url: string): SocketLike => new WebSocket(url, { perMessageDeflate: false }) as unknown as SocketLike;
 const errorCode = (err: unknown): string => (err as { code?: string }).code ?? 'error';
 
 async function connectProtocol({ url, user, channel, onText, onTyping }: MemberOptions): Promise<Member> {

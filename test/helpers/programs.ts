@@ -16,6 +16,14 @@ const BINS = {
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
+/**
+ * Extra node arguments for every program a test or the bench starts: `PROGRAM_NODE_ARGS`,
+ * space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them.
+ */
+export function programNodeArgs(): string[] {
+  return (process.env.PROGRAM_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+}
+
 export class ProgramProcess {
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
@@ -31,10 +39,9 @@ export class ProgramProcess {
     createInterface({ input: proc.stderr! }).on('line', (line) => { this.stderr.push(line); this.notify(); });
   }
 
-  /** `PROGRAM_NODE_ARGS` (space-separated) goes to node before the program, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile. */
+  /** `PROGRAM_NODE_ARGS` goes to node before the program (see `programNodeArgs`). */
   static spawn(kind: keyof typeof BINS, env: Record<string, string>, args: string[] = []): ProgramProcess {
-    const nodeArgs = (process.env.PROGRAM_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-    const proc = spawn(process.execPath, [...nodeArgs, BINS[kind], ...args], {
+    const proc = spawn(process.execPath, [...programNodeArgs(), BINS[kind], ...args], {
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
