@@ -186,12 +186,21 @@ async function drainMain(): Promise<void> {
       `${r.cpuPer1000ByRole.worker?.toFixed(3) ?? '–'} | ${r.cpuPer1000ByRole.redis?.toFixed(3) ?? '–'} | ${workerCores} | ${r.cores.redis?.toFixed(2) ?? '–'} |`);
   }
   const table = `Drain ${new Date().toISOString()}: ${num(plan.messages)} messages over ${plan.channels} channels in jobs of ~${plan.perJob}.\n\n${lines.join('\n')}\n`;
-  const dir = `${BENCH_DIR}results`;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}/drain.json`, `${JSON.stringify({ date: new Date().toISOString(), machine: machine(), plan, results }, null, 2)}\n`);
-  writeFileSync(`${dir}/drain.md`, table);
+  writeResults(quick ? 'drain-quick' : 'drain', { date: new Date().toISOString(), machine: machine(), plan, results }, table);
   log('');
   log(table);
+}
+
+/**
+ * Writes `results/<name>.json` and `.md` and returns the directory. Quick runs of the separate
+ * modes write `<mode>-quick.*` (ignored by git), so they never replace a full run's results.
+ */
+function writeResults(name: string, json: unknown, markdownText: string): string {
+  const dir = `${BENCH_DIR}results`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/${name}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(`${dir}/${name}.md`, markdownText);
+  return dir;
 }
 
 const num = (x: number): string => x.toLocaleString('en-US');
@@ -209,10 +218,7 @@ async function bigRoomMain(): Promise<void> {
     ...result.phases.map((p) => `| ${p.phase} | ${p.messages} | ${p.p50Ms} ms | ${p.p99Ms} ms | ${p.maxMs} ms | ${p.incomplete} | ${num(p.presenceFramesPerSecond)} | ` +
       `${num(p.presenceKBPerSecond)} | ${p.cores['push server'] ?? '–'} | ${p.cores.worker ?? '–'} | ${p.cores.redis ?? '–'} | ${p.cores.members ?? '–'} |`),
   ];
-  const dir = `${BENCH_DIR}results`;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}/bigroom.json`, `${JSON.stringify({ date: new Date().toISOString(), machine: machine(), options, result }, null, 2)}\n`);
-  writeFileSync(`${dir}/bigroom.md`, `${lines.join('\n')}\n`);
+  writeResults(quick ? 'bigroom-quick' : 'bigroom', { date: new Date().toISOString(), machine: machine(), options, result }, `${lines.join('\n')}\n`);
   log('');
   log(lines.join('\n'));
 }
@@ -285,11 +291,8 @@ async function main(): Promise<void> {
   const custom = opts.rates !== undefined || opts.oursEnv !== undefined || opts.only !== undefined || opts.shapes !== undefined || opts.channels !== undefined ||
     opts.members !== undefined || opts.repeats !== undefined || !opts.idle || opts.mixed === true || opts.webhooks === true || opts.cluster === true;
   const name = quick ? 'quick' : custom ? 'custom' : 'latest';
-  const dir = `${BENCH_DIR}results`;
-  mkdirSync(dir, { recursive: true });
   const table = markdown(result);
-  writeFileSync(`${dir}/${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(`${dir}/${name}.md`, table);
+  const dir = writeResults(name, result, table);
   for (const shape of results) {
     if (shape.id === 'single') continue;
     writeFileSync(`${dir}/${name}${shape.id === 'rooms' ? '' : `-${shape.id}`}.svg`, chart(result, shape));
