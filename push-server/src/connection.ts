@@ -314,12 +314,15 @@ export class ClientConnection implements MemberSink {
    */
   private message(frame: SendFrame): void | Promise<void> {
     const id = frame.id ?? `${this.id}.${++this.sentIds}`;
-    const message = (): InboundMessage => ({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
     // The common case is decided without a promise: joined with write access, within the rate.
     const may = this.mayChange(frame.channel, id);
-    if (may === true) { this.enqueueAndAck(message()); return undefined; }
+    if (may === true) { this.enqueueMessage(frame, id); return undefined; }
     if (may === false) return undefined;
-    return may.then((ok) => { if (ok) this.enqueueAndAck(message()); });
+    return may.then((ok) => { if (ok) this.enqueueMessage(frame, id); });
+  }
+
+  private enqueueMessage(frame: SendFrame, id: string): void {
+    this.enqueueAndAck({ channel: frame.channel, id, author: this.user, text: frame.text, receivedAt: Date.now() });
   }
 
   /** edit, delete, react, unreact: checked (SPEC "Precise rules"), then queued like a message. */

@@ -32,26 +32,26 @@ export class PushMetrics {
   });
 
   constructor(connections: () => number, queueWaiting: () => number) {
-    const delivered = (): number => this.delivered;
-    const hot = (): { acked: number; messagesIn: number } => this;
+    // The collect functions run with `this` bound to their metric; the plain counts live here.
+    const hot: Pick<PushMetrics, 'delivered' | 'acked' | 'messagesIn'> = this;
     let framesSeen = 0;
     let deliveriesSeen = 0;
     let ackedSeen = 0;
     let messagesInSeen = 0;
     this.framesIn = new Counter({
       name: 'chat_frames_in_total', help: 'Frames received from clients, by type (invalid: failed validation)', labelNames: ['type'], registers: [],
-      collect() { const n = hot().messagesIn; if (n > messagesInSeen) this.inc({ type: 'message' }, n - messagesInSeen); messagesInSeen = n; },
+      collect() { const n = hot.messagesIn; if (n > messagesInSeen) this.inc({ type: 'message' }, n - messagesInSeen); messagesInSeen = n; },
     });
     this.framesOut = new Counter({
       name: 'chat_frames_out_total', help: 'Frames sent to clients, by type', labelNames: ['type'], registers: [],
       collect() {
-        const d = delivered(); this.inc({ type: 'message' }, d - framesSeen); framesSeen = d;
-        const a = hot().acked; if (a > ackedSeen) this.inc({ type: 'ack' }, a - ackedSeen); ackedSeen = a;
+        const d = hot.delivered; this.inc({ type: 'message' }, d - framesSeen); framesSeen = d;
+        const a = hot.acked; if (a > ackedSeen) this.inc({ type: 'ack' }, a - ackedSeen); ackedSeen = a;
       },
     });
     this.deliveries = new Counter({
       name: 'chat_deliveries_total', help: 'Stored messages written to member sockets', registers: [],
-      collect() { const d = delivered(); this.inc(d - deliveriesSeen); deliveriesSeen = d; },
+      collect() { const d = hot.delivered; this.inc(d - deliveriesSeen); deliveriesSeen = d; },
     });
     this.connections = new Gauge({ name: 'chat_connections', help: 'Open WebSocket connections', registers: [], collect() { this.set(connections()); } });
     this.queueWaiting = new Gauge({ name: 'chat_queue_waiting', help: 'Waiting jobs over all inbound partitions (last poll)', registers: [], collect() { this.set(queueWaiting()); } });
