@@ -56,6 +56,8 @@ export class PushServer {
   private readonly queues: InboundQueues;
   private readonly hub: ChannelHub;
   private readonly events: ChatEvents;
+  /** What every connection needs: one object shared by all of them (one per connection costs memory). */
+  private readonly connectionDeps: ConnectionDeps;
   private readonly routing: RoutingRegistry;
   private readonly presence: PresenceStore;
   private readonly gate: UpgradeGate;
@@ -139,6 +141,20 @@ export class PushServer {
       onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
     this.events = new ChatEvents(this.store, (err) => logger.debug('typing not forwarded', { error: err.message }));
+    this.connectionDeps = {
+      hub: this.hub,
+      authorizer: this.authorizer,
+      verifier: this.verifier,
+      enqueue: (m) => this.enqueue(m),
+      events: this.events,
+      logger,
+      maxTextBytes: config.maxTextBytes,
+      rateLimit: config.rateLimit,
+      rateBurst: config.rateBurst,
+      maxChannels: config.maxChannelsPerConnection,
+      maxSendBufferBytes: config.maxSendBufferBytes,
+      metrics: this.metrics,
+    };
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
       redis: this.redis,
@@ -276,27 +292,6 @@ export class PushServer {
       this.logger.warn('upgrade failed', { error: err.message });
       socket.destroy();
     });
-  }
-
-  private deps: ConnectionDeps | undefined;
-
-  /** What every connection needs: one object shared by all of them (it costs memory per connection otherwise). */
-  private get connectionDeps(): ConnectionDeps {
-    this.deps ??= {
-      hub: this.hub,
-      authorizer: this.authorizer,
-      verifier: this.verifier,
-      enqueue: (m) => this.enqueue(m),
-      events: this.events,
-      logger: this.logger,
-      maxTextBytes: this.config.maxTextBytes,
-      rateLimit: this.config.rateLimit,
-      rateBurst: this.config.rateBurst,
-      maxChannels: this.config.maxChannelsPerConnection,
-      maxSendBufferBytes: this.config.maxSendBufferBytes,
-      metrics: this.metrics,
-    };
-    return this.deps;
   }
 
   private accept(ws: WebSocket, admitted: Extract<GateResult, { ok: true }>): void {
