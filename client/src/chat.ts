@@ -398,6 +398,17 @@ export class Channel extends Emitter<ChannelEvents> {
     return p.more;
   }
 
+  /**
+   * Asks the server for the channel's full presence list (SPEC §3 `presence`) instead of waiting
+   * for diffs; resolves with `presence` once the answer is in the model.
+   */
+  async loadPresence(): Promise<ReadonlySet<string>> {
+    const client = this.chat.transport;
+    if (!client || !this.ready) throw new ChatError('not_connected', `join ${this.name} and wait for the connection first`);
+    await client.presence(this.name); // the answer reaches the model through the `presence` event
+    return this.model.presence;
+  }
+
   /** Users (not this one) whose read marker is at or past `seq`. */
   seenBy(seq: number): string[] {
     return this.model.seenBy(seq);

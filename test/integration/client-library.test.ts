@@ -134,6 +134,7 @@ describe('client library (@chat/client)', function () {
     const r = other.channel('model');
     await w.join();
     await r.join();
+    expect([...(await r.loadPresence())].sort(), 'the full presence list, asked for').to.deep.equal(['reader', 'writer']);
     const total = 120;
     await Promise.all(range(total).map((i) => w.send(`line ${i}`, `l${i}`)));
     await waitFor(() => r.model.lastSeq >= total || undefined, 'every message at the reader');
