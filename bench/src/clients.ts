@@ -29,6 +29,8 @@ export interface MemberOptions {
   url: string;
   user: string;
   channel: string;
+  /** Ours with authentication on: the member's token (its `sub` is `user`). */
+  token?: string;
   /**
    * Called with the text of every message the channel delivers to this member (and with the id
    * of every update), and the event's seq when the system numbers them.
@@ -47,8 +49,8 @@ export function connectMember(kind: SystemKind, options: MemberOptions): Promise
 export const socketFactory = (url: string): SocketLike => new WebSocket(url, { perMessageDeflate: false }) as unknown as SocketLike;
 const errorCode = (err: unknown): string => (err as { code?: string }).code ?? 'error';
 
-async function connectProtocol({ url, user, channel, onText, onTyping }: MemberOptions): Promise<Member> {
-  const client = await ChatClient.connect(url, { user, socket: socketFactory });
+async function connectProtocol({ url, user, token, channel, onText, onTyping }: MemberOptions): Promise<Member> {
+  const client = await ChatClient.connect(url, { user, token, socket: socketFactory });
   const member = {
     ownLatest: 0,
     send(id: string, text: string, done: (error?: string) => void) {

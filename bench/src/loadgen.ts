@@ -13,11 +13,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
+import { mintToken } from '@chat/shared';
 import { newHistogram } from './histogram.js';
 import { connectIdle, connectMember, type Member, type SystemKind } from './clients.js';
 
 export type LoadgenCommand =
-  | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string; senders: Senders }
+  | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string; senders: Senders; authSecret?: string }
   | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number; mix?: boolean }
   | { op: 'quiet'; quietMs: number; timeoutMs: number }
   | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string; channels: number }
@@ -87,10 +88,13 @@ class Loadgen {
   private typingDelivered = 0;
   private readonly reacts = new Map<Member, number>();
 
-  async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string, senders: Senders): Promise<number> {
+  async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string, senders: Senders, authSecret?: string): Promise<number> {
     this.membersPerChannel = members;
-    const specs = channels.flatMap((channel, c) => Array.from({ length: members }, (_, m) => ({
-      url: urls[(c + m) % urls.length] as string, user: `${tag}-${c}-${m}`, channel,
+    const specs = await Promise.all(channels.flatMap((channel, c) => Array.from({ length: members }, async (_, m) => {
+      const user = `${tag}-${c}-${m}`;
+      // With authentication on, each member has its own token granting its team's channels.
+      const token = authSecret === undefined ? undefined : await mintToken(user, authSecret, 24 * 3600, { channels: ['bench-*'] });
+      return { url: urls[(c + m) % urls.length] as string, user, token, channel };
     })));
     this.lastSeq = new Float64Array(specs.length);
     for (let i = 0; i < specs.length; i += 50) {
@@ -232,7 +236,7 @@ const reply = (r: LoadgenReply): void => { if (process.connected) process.send?.
 process.on('message', (cmd: LoadgenCommand) => {
   const handle = async (): Promise<LoadgenReply | undefined> => {
     switch (cmd.op) {
-      case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag, cmd.senders) };
+      case 'connect': return { op: 'connected', connections: await loadgen.connect(cmd.system, cmd.urls, cmd.channels, cmd.members, cmd.tag, cmd.senders, cmd.authSecret) };
       case 'run': return { op: 'ran', report: await loadgen.run(cmd.step, cmd.rate, cmd.durationMs, cmd.settleMs, cmd.rampMs, cmd.mix) };
       case 'quiet': return { op: 'quiet', quiet: await loadgen.quiet(cmd.quietMs, cmd.timeoutMs) };
       case 'idle': return { op: 'idle', connections: await loadgen.idle(cmd.system, cmd.url, cmd.count, cmd.tag, cmd.channels) };

@@ -44,14 +44,14 @@ const SHAPES: Shape[] = [
   { id: 'single', label: 'one connection sending to a channel of 5 members (rate limit lifted)', channels: 1, members: 5, senders: 'one-per-channel', oursEnv: LIFTED,
     rates: [1000, 2000, 3000, 5000, 7000, 10000, 14000], quickRates: [1000, 3000, 5000, 8000] },
 ];
-const SYSTEMS = ['ours', 'ours-4p', 'baseline', 'streams', 'ceiling', 'cluster', 'mixed', 'webhooks'];
+const SYSTEMS = ['ours', 'ours-4p', 'ours-auth', 'baseline', 'streams', 'ceiling', 'cluster', 'mixed', 'webhooks'];
 
 const program = new Command('npm run bench --')
   .description('Side-by-side benchmark: this pipeline vs Socket.IO (redis-adapter, streams-adapter) and the ceiling (ws + pub/sub).')
   .option('--quick', 'short single runs and a coarse sweep (a few minutes); writes results/quick.*')
   // Any of the options below makes a custom run: results/custom.*, leaving latest.* alone.
   .option('--cluster', 'also run our stack on a local 3-master Redis Cluster (rooms shape)')
-  .option('--only <systems>', `comma list of ${SYSTEMS.join(', ')} (default: ours, baseline, streams, ceiling; ours-4p is ours with QUEUE_PARTITIONS=4)`, list)
+  .option('--only <systems>', `comma list of ${SYSTEMS.join(', ')} (default: ours, baseline, streams, ceiling; ours-4p is ours with QUEUE_PARTITIONS=4, ours-auth ours with authentication on and a channels claim per member)`, list)
   .option('--shapes <shapes>', `comma list of ${SHAPES.map((s) => s.id).join(', ')} (default: all; single runs ours only)`, list)
   .option('--webhooks', 'also run ours with webhooks on, to a local receiver (rooms shape)')
   .option('--mixed', 'also run ours under the mixed load: 70 % messages, 20 % reactions, 10 % edits, each author typing once a second for 2 s before its turn (rooms shape)')
@@ -241,6 +241,13 @@ async function main(): Promise<void> {
       if (wanted.includes('ours-4p')) {
         const four = async (): Promise<RunningSystem> => ({ ...(await ours({ QUEUE_PARTITIONS: '4' })()), id: 'ours-4p', label: 'ours, 4 partitions' });
         systems.push(await benchSystem(four, plan, shape));
+      }
+      if (wanted.includes('ours-auth')) {
+        // Every member holds its own HS256 token with a `channels: ["bench-*"]` claim, so each
+        // join and each message goes through the channel matcher.
+        const authSecret = 'bench-auth-secret-0123456789abcdef';
+        const authed = async (): Promise<RunningSystem> => ({ ...(await ours({ AUTH_SECRET: authSecret })()), id: 'ours-auth', label: 'ours, authentication on', authSecret });
+        systems.push(await benchSystem(authed, plan, shape));
       }
       if (wanted.includes('baseline')) systems.push(await benchSystem(() => startSocketIo('redis'), plan, shape));
       if (wanted.includes('streams')) systems.push(await benchSystem(() => startSocketIo('streams'), plan, shape));

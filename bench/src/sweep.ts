@@ -95,6 +95,7 @@ export async function connectLoad(system: RunningSystem, loadgens: Loadgens, pla
   const channelsOf = (i: number): string[] => Array.from({ length: plan.channels }, (_, c) => `bench-${c}`).filter((_, c) => c % n === i);
   const answers = await loadgens.all((i) => ({
     op: 'connect', system: system.kind, urls: system.urls, members: plan.members, tag: `u${i}`, senders: plan.senders, channels: channelsOf(i),
+    ...(system.authSecret === undefined ? {} : { authSecret: system.authSecret }),
   }), 'connected');
   return {
     connections: answers.reduce((a, r) => a + r.connections, 0),

@@ -22,6 +22,8 @@ export interface RunningSystem {
   /** Seed URL(s) of the system's Redis. */
   redisUrl: string;
   procs: Tracked[];
+  /** Ours with authentication on: the AUTH_SECRET the load generators mint their members' tokens with. */
+  authSecret?: string;
   /** Counters read before and after each step (events per second are reported per step). */
   counters?: () => Record<string, number>;
   stop(): Promise<void>;
