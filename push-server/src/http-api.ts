@@ -20,8 +20,8 @@ export interface HttpApiDeps {
   store: ChannelStore;
   historyLimit: number;
   logger: Logger;
-  /** True while the server accepts traffic and Redis answers. */
-  isReady(): boolean;
+  /** Why the server does not take traffic now (draining, Redis silent, …); undefined while it does. */
+  notReady(): string | undefined;
   /** The browser page's files by path. */
   assets: Map<string, Asset>;
   metrics: Registry;
@@ -94,8 +94,8 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   }
   if (path === '/health') { json(res, 200, { status: 'ok', serverId: deps.serverId }); return; }
   if (path === '/ready') {
-    const ready = deps.isReady();
-    json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', serverId: deps.serverId });
+    const why = deps.notReady();
+    json(res, why === undefined ? 200 : 503, why === undefined ? { status: 'ready', serverId: deps.serverId } : { status: 'unavailable', reason: why, serverId: deps.serverId });
     return;
   }
   if (path === '/metrics') {

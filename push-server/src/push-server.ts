@@ -162,7 +162,7 @@ export class PushServer {
       store: this.store,
       historyLimit: config.historyLimit,
       logger,
-      isReady: () => this.isReady(),
+      notReady: () => this.notReady(),
       assets: loadWebAssets(),
       metrics: this.metrics.registry,
       auth: new HttpAuth(this.verifier, config.serverApiKey),
@@ -196,9 +196,13 @@ export class PushServer {
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
-  isReady(): boolean {
-    return !this.draining && this.watch.answering &&
-      this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.queueRedis.status === 'ready';
+  /** Why `/ready` answers 503 now (draining, cut off, Redis silent or not connected); undefined when it takes traffic. */
+  notReady(): string | undefined {
+    const why = this.unavailable;
+    if (why) return why;
+    if (!this.watch.answering) return 'Redis is not answering';
+    if (this.redis.status !== 'ready' || this.subscriber.status !== 'ready' || this.queueRedis.status !== 'ready') return 'not connected to Redis';
+    return undefined;
   }
 
   /** Why new connections are refused now, if they are. */

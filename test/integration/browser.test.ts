@@ -22,7 +22,9 @@ async function waitForTexts(page: Page, expected: string[], timeout = 15_000): P
   await page.waitForFunction((want) => {
     const got = [...document.querySelectorAll('#log li[data-seq] .text')].map((e) => e.textContent);
     return got.length >= want.length;
-  }, expected, { timeout });
+  }, expected, { timeout }).catch(async () => {
+    throw new Error(`timed out after ${timeout} ms waiting for the page to show ${JSON.stringify(expected)} (it shows ${JSON.stringify(await shownTexts(page))})`);
+  });
   expect(await shownTexts(page)).to.deep.equal(expected);
 }
 

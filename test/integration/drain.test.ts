@@ -84,7 +84,12 @@ describe('what a client and a load balancer see during a drain', function () {
     await client.ping(); // the push server has read the message
     const closed = client.waitClosed().then((c) => { frames.push(`close ${c.code}`); return c; });
     const exited = push.program.kill('SIGTERM');
-    await waitFor(async () => (await fetch(`${push.httpUrl}/ready`)).status === 503 || undefined, '/ready to answer 503 during the drain');
+    // 503 for the drain itself, not because the frozen Redis stopped answering (that would say so).
+    const ready = await waitFor(async () => {
+      const res = await fetch(`${push.httpUrl}/ready`);
+      return res.status === 503 ? await res.json() as { reason?: string } : undefined;
+    }, '/ready to answer 503 during the drain');
+    expect(ready.reason, 'why /ready is 503').to.equal('draining');
     const refused = await tryConnect(`${push.url}/ws?user=late`);
     expect(refused.opened ? 101 : refused.status, 'an upgrade during the drain').to.equal(503);
     if (!refused.opened) expect(refused.body).to.match(/draining/);
