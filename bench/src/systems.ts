@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RedisCluster } from '../../test/dist/helpers/redis-cluster.js';
 import { RedisServer } from '../../test/dist/helpers/redis-server.js';
-import { PushServerProcess, startWorker, type ProgramProcess } from '../../test/dist/helpers/programs.js';
+import { programNodeArgs, PushServerProcess, startWorker, type ProgramProcess } from '../../test/dist/helpers/programs.js';
 import { killAndWait } from '../../test/dist/helpers/process.js';
 import type { SystemKind } from './clients.js';
 import type { Tracked } from './proc-stats.js';
@@ -105,7 +105,7 @@ const CEILING_BIN = fileURLToPath(new URL('./ceiling-server.js', import.meta.url
 
 /** Starts one server program that prints "listening <port>" when ready. */
 function startServerProgram(bin: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [bin, '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...programNodeArgs(), bin, '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${bin}: not listening within 15 s`)); }, 15_000);
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} exited (${code}) before listening`)); });

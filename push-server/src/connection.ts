@@ -2,7 +2,7 @@
  * One client's WebSocket connection: validates every inbound frame, answers it, and hands chat
  * messages to the queue. It never closes the socket because of a bad frame (SPEC §3).
  */
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import {
   AuthError, CloseCode, ErrorCode, errorFrame, parseClientFrame, type ChannelAccess, type ClientFrame, type ErrorFrame, type Identity,
   type InboundMessage, type Logger, type PageRequestFrame, type ReadFrame, type SendFrame, type ServerFrame, type TokenVerifier,
@@ -35,7 +35,13 @@ export interface ConnectionDeps {
   /** Unsent bytes past which the connection is closed with 1013. */
   maxSendBufferBytes: number;
   metrics: PushMetrics;
+  /** Called once when the connection's socket has closed (after the connection left its channels). */
+  closed(connection: ClientConnection): void;
 }
+
+/** The connection a socket belongs to: its listeners are shared functions, not closures made per connection. */
+const CONNECTION = Symbol('connection');
+type OwnedSocket = WebSocket & { [CONNECTION]: ClientConnection };
 
 /** Every frame (of any type) is budgeted at this multiple of RATE_LIMIT, messages at RATE_LIMIT. */
 export const FRAME_BUDGET_FACTOR = 10;
@@ -67,7 +73,8 @@ export class ClientConnection implements MemberSink {
   private closing = false;
   private sentIds = 0;
   private corked = false;
-  private readonly typingThrottle = new TypingThrottle();
+  /** Created by the first typing frame: most connections never send one. */
+  private typingThrottle: TypingThrottle | undefined;
   /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
   private get raw(): Socket | undefined {
     return (this.socket as unknown as { _socket?: Socket })._socket;
@@ -90,8 +97,31 @@ export class ClientConnection implements MemberSink {
     this.scheduleExpiry();
     this.bucket = new TokenBucket(deps.rateLimit, deps.rateBurst);
     this.frames = new TokenBucket(deps.rateLimit * FRAME_BUDGET_FACTOR, deps.rateBurst * FRAME_BUDGET_FACTOR);
-    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
-    socket.on('pong', () => { this.missedPongs = 0; });
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on('message', ClientConnection.onMessage);
+    socket.on('pong', ClientConnection.onPong);
+    socket.on('close', ClientConnection.onClose);
+    socket.on('error', ClientConnection.onError);
+  }
+
+  // The socket's listeners, called with the socket as `this` (one function for every connection).
+  private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    (this as OwnedSocket)[CONNECTION].receive(data as Buffer, isBinary);
+  }
+
+  private static onPong(this: WebSocket): void {
+    (this as OwnedSocket)[CONNECTION].missedPongs = 0;
+  }
+
+  private static onClose(this: WebSocket): void {
+    const connection = (this as OwnedSocket)[CONNECTION];
+    connection.dispose();
+    connection.deps.closed(connection);
+  }
+
+  private static onError(this: WebSocket, err: Error): void {
+    const connection = (this as OwnedSocket)[CONNECTION];
+    connection.deps.logger.debug('socket error', { connectionId: connection.id, error: err.message });
   }
 
   get isOpen(): boolean {
@@ -271,7 +301,7 @@ export class ClientConnection implements MemberSink {
       case 'leave':
         if (!this.deps.hub.leave(this, frame.channel)) { this.notJoined(frame.channel); return; }
         this.channels.delete(frame.channel);
-        this.typingThrottle.forget(frame.channel);
+        this.typingThrottle?.forget(frame.channel);
         this.send({ type: 'left', channel: frame.channel });
         return;
       case 'presence': {
@@ -373,7 +403,7 @@ export class ClientConnection implements MemberSink {
   private async typing(channel: string): Promise<void> {
     const access = this.channels.get(channel);
     if (access === undefined) { this.notJoined(channel); return; }
-    if (!this.typingThrottle.pass(channel)) return;
+    if (!(this.typingThrottle ??= new TypingThrottle()).pass(channel)) return;
     if (access !== 'write' && !(await this.widenToWrite(channel, undefined))) return;
     this.deps.events.typing(channel, this.user);
   }

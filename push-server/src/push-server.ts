@@ -28,10 +28,10 @@ import { UpgradeGate, type GateResult } from './upgrade-gate.js';
 import { PresenceStore } from './presence.js';
 import { PushMetrics } from './metrics.js';
 
-/** Memory read-outs published with every heartbeat (bytes): heap in use, and buffers outside it. */
-function memoryReadout(): { rss: number; heapUsed: number; external: number } {
+/** Memory read-outs published with every heartbeat (bytes): heap in use and reserved, and buffers outside it. */
+function memoryReadout(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
 }
 
 
@@ -154,6 +154,7 @@ export class PushServer {
       maxChannels: config.maxChannelsPerConnection,
       maxSendBufferBytes: config.maxSendBufferBytes,
       metrics: this.metrics,
+      closed: (conn) => { this.connections.delete(conn.id); this.gate.closed(conn.address); },
     };
     this.http = createServer(createHttpHandler({
       serverId: config.serverId,
@@ -306,12 +307,10 @@ export class PushServer {
     }
     const { identity, session, channels } = admitted;
     const id = randomBytes(6).toString('base64url');
-    const uncount = this.gate.opened(admitted.address);
+    this.gate.opened(admitted.address);
     const conn = new ClientConnection(id, identity, session, ws, this.connectionDeps, admitted.address);
     conn.pingSlice = this.pingCursor++ % PING_SLICES;
     this.connections.set(id, conn);
-    ws.on('close', () => { this.connections.delete(id); uncount(); conn.dispose(); });
-    ws.on('error', (err) => this.logger.debug('socket error', { connectionId: id, error: err.message }));
     conn.send({
       type: 'welcome', connectionId: id, serverId: this.config.serverId, user: identity.user,
       historyLimit: this.config.historyLimit, maxTextBytes: this.config.maxTextBytes,

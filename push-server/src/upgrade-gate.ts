@@ -61,16 +61,14 @@ export class UpgradeGate {
     return { ok: true, identity: { user, exp: undefined, grants: ChannelGrants.unrestricted }, session, channels, address, authenticated: false };
   }
 
-  /** Counts an opened connection; the returned function uncounts it. */
-  opened(address: string): () => void {
+  /** Counts an opened connection from `address` (`closed` uncounts it, once per connection). */
+  opened(address: string): void {
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const n = (this.perAddress.get(address) ?? 1) - 1;
-      if (n <= 0) this.perAddress.delete(address); else this.perAddress.set(address, n);
-    };
+  }
+
+  closed(address: string): void {
+    const n = (this.perAddress.get(address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(address); else this.perAddress.set(address, n);
   }
 }
 
