@@ -87,6 +87,8 @@ class Loadgen {
   private timedFromUs = 0;
   private typingDelivered = 0;
   private readonly reacts = new Map<Member, number>();
+  /** Each member's place in MIX (mixed load). */
+  private readonly turns = new Map<Member, number>();
 
   async connect(system: SystemKind, urls: string[], channels: string[], members: number, tag: string, senders: Senders, authSecret?: string): Promise<number> {
     this.membersPerChannel = members;
@@ -140,8 +142,11 @@ class Loadgen {
           const key = `${step}:${sent}:${Math.round(scheduled * 1000)}`;
           const done = (error?: string): void => { if (error === undefined) acked++; else errors[error] = (errors[error] ?? 0) + 1; };
           // An update needs an own message to change: until one arrived, the member sends a message.
-          // Each member's successive turns walk through the mix (members × 10 would pin a member to one kind).
-          const turn = sent + Math.floor(sent / this.senders.length);
+          // Each member walks through the mix turn by turn, across runs and rates (a member that
+          // started every run on the reacts would react to the same message again and again, until
+          // the Lua step drops its reacts at MAX_REACTION_EMOJI); members start at different places.
+          const turn = this.turns.get(member) ?? sent;
+          this.turns.set(member, turn + 1);
           const kind = mix && member.update && (member.ownLatest ?? 0) > 0 ? MIX[turn % MIX.length] : 'message';
           if (kind === 'edit') { kinds.edits++; member.update?.(key, { text: `${key}:${FILLER}` }, done); continue; }
           if (kind === 'react') {
