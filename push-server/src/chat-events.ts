@@ -101,12 +101,10 @@ export class ChatEvents {
  * Redis marker then keeps it to one per user across all of the user's connections).
  */
 export class TypingThrottle {
-  /** Created on the first typing frame: most connections never send one. */
-  private last: Map<string, number> | undefined;
+  private readonly last = new Map<string, number>();
 
   /** Whether a typing frame in `channel` may go on now. */
   pass(channel: string, now = Date.now()): boolean {
-    this.last ??= new Map();
     const at = this.last.get(channel);
     if (at !== undefined && now - at < TYPING_WINDOW_MS) return false;
     this.last.set(channel, now);
@@ -114,6 +112,6 @@ export class TypingThrottle {
   }
 
   forget(channel: string): void {
-    this.last?.delete(channel);
+    this.last.delete(channel);
   }
 }
