@@ -201,7 +201,7 @@ export class PushServer {
   notReady(): string | undefined {
     const why = this.unavailable;
     if (why) return why;
-    if (!this.watch.answering) return 'Redis is not answering';
+    if (!this.watch.answering) return 'Redis does not answer'; // as the worker's /ready says it
     if (this.redis.status !== 'ready' || this.subscriber.status !== 'ready' || this.queueRedis.status !== 'ready') return 'not connected to Redis';
     return undefined;
   }
