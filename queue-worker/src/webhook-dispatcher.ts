@@ -25,6 +25,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { callScript, registerScripts, type Logger, type RedisClient, type RedisKeys } from '@chat/shared';
+import { HttpPoster, TimeoutError } from './http-post.js';
 
 /** Events per request. */
 export const WEBHOOK_BATCH = 100;
@@ -55,6 +56,9 @@ export function signature(secret: string, timestamp: string, body: string): stri
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
+/** A healthy channel's oldest events, and whether its outbox held more than those. */
+interface Outbox { channel: string; events: string[]; more: boolean }
+
 interface RetryState { attempts: number; firstFailure: number; nextAt: number; error: string }
 
 /** What the dispatcher counts (the worker's metrics, or a thread's tally sent to them). */
@@ -73,6 +77,7 @@ export interface DispatcherOptions {
 export class WebhookDispatcher {
   private running = false;
   private loops: Promise<void>[] = [];
+  private readonly http: HttpPoster;
 
   constructor(
     private readonly redis: RedisClient,
@@ -85,6 +90,7 @@ export class WebhookDispatcher {
   ) {
     // Before any command: an auto-pipeline built earlier would lack the script commands.
     registerScripts(redis);
+    this.http = new HttpPoster(options.url);
   }
 
   start(): void {
@@ -95,6 +101,7 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
+    this.http.close();
   }
 
   private async loop(): Promise<void> {
@@ -124,7 +131,7 @@ export class WebhookDispatcher {
    */
   /** Returns whether a request was full (a backlog: claim again at once). */
   private async work(claimed: Array<[string, string]>): Promise<boolean> {
-    const healthy: Array<{ channel: string; events: string[] }> = [];
+    const healthy: Outbox[] = [];
     const alone: Promise<unknown>[] = [];
     // Each channel is ours (leased): one script per channel, all side by side, in few writes.
     await Promise.all(claimed.map(async ([channel, rawRetry]) => {
@@ -133,10 +140,10 @@ export class WebhookDispatcher {
         await this.redis.zadd(this.keys.hooksDue(), 'LT', retry.nextAt, channel);
         return;
       }
-      const [pending, , ...events] = await this.take(channel, WEBHOOK_BATCH);
+      const [pending, length, ...events] = await this.take(channel, WEBHOOK_BATCH);
       if (Number(pending) > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', Number(pending), channel);
       if (retry) alone.push(this.workAlone(channel, retry, events as string[]));
-      else if (events.length > 0) healthy.push({ channel, events: events as string[] });
+      else if (events.length > 0) healthy.push({ channel, events: events as string[], more: Number(length) > events.length });
     }));
     const [full] = await Promise.all([this.workTogether(healthy), ...alone]);
     return full === true;
@@ -149,15 +156,15 @@ export class WebhookDispatcher {
   }
 
   /** One request for the oldest events of several healthy channels (at most WEBHOOK_BATCH in all); returns whether it was full. */
-  private async workTogether(outboxes: Array<{ channel: string; events: string[] }>): Promise<boolean> {
+  private async workTogether(outboxes: Outbox[]): Promise<boolean> {
     if (outboxes.length === 0) return false;
-    const taken: Array<{ channel: string; events: string[] }> = [];
+    const taken: Outbox[] = [];
     let room = WEBHOOK_BATCH;
     const later: string[] = [];
-    for (const { channel, events: all } of outboxes) {
+    for (const { channel, events: all, more } of outboxes) {
       const events = all.slice(0, room);
       if (events.length === 0) { later.push(channel); continue; }
-      taken.push({ channel, events });
+      taken.push({ channel, events, more: more || events.length < all.length });
       room -= events.length;
     }
     // Channels left out (the request is full): back in line.
@@ -168,15 +175,13 @@ export class WebhookDispatcher {
       await Promise.all(taken.map(({ channel }) => this.workAlone(channel, undefined)));
       return false;
     }
-    await Promise.all(taken.map(async ({ channel, events }) => {
+    await Promise.all(taken.map(async ({ channel, events, more }) => {
       if (error !== undefined) { await this.failed(channel, events, error, undefined); return; }
-      const [, left] = await Promise.all([
-        this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1),
-        this.redis.llen(this.keys.channelHooks(channel)),
-      ]);
+      await this.redis.ltrim(this.keys.channelHooks(channel), events.length, -1);
       this.metrics.delivered(events.length);
-      // More left: back in line.
-      if (left > 0) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
+      // More was there when taken: back in line now (what arrived since put it back on the due
+      // list by itself, lingering).
+      if (more) await this.redis.zadd(this.keys.hooksDue(), 'LT', this.now(), channel);
     }));
     return room === 0 || later.length > 0;
   }
@@ -236,25 +241,18 @@ export class WebhookDispatcher {
     const started = performance.now();
     let result: 'ok' | 'error' | 'timeout' = 'error';
     try {
-      const res = await fetch(this.options.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json', 'x-chat-timestamp': timestamp,
-          'x-chat-signature': signature(this.options.secret, timestamp, body),
-        },
-        body,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) {
+      const status = await this.http.post(body, {
+        'content-type': 'application/json', 'x-chat-timestamp': timestamp,
+        'x-chat-signature': signature(this.options.secret, timestamp, body),
+      }, timeoutMs);
+      if (status >= 200 && status < 300) {
         result = 'ok';
         return undefined;
       }
-      return `HTTP ${res.status}`;
+      return `HTTP ${status}`;
     } catch (err) {
-      const timeout = (err as Error).name === 'TimeoutError';
-      if (timeout) result = 'timeout';
-      return timeout ? `no answer within ${timeoutMs} ms` : (err as Error).message;
+      if (err instanceof TimeoutError) result = 'timeout';
+      return (err as Error).message;
     } finally {
       this.metrics.request(result, (performance.now() - started) / 1000);
     }

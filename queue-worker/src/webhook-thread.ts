@@ -3,6 +3,7 @@
  * its Redis connection and its HTTP requests never hold up the thread that stores and routes
  * chat messages. It reports what it counted to the worker's metrics every half second.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, createRedis, REDIS_COMMAND_TIMEOUT_MS, RedisClock, RedisKeys, type Config } from '@chat/shared';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
@@ -12,10 +13,19 @@ export type ThreadTally =
   | { kind: 'tally'; delivered: number; failed: number; requests: Array<['ok' | 'error' | 'timeout', number]> }
   | { kind: 'stopped' };
 
+/** The dispatcher thread's nice value (0 is the default, 19 the lowest priority). */
+const WEBHOOK_THREAD_NICE = 10;
+
 const { config } = workerData as { config: Config };
 const port = parentPort;
 if (!port) throw new Error('webhook-thread.js runs as a worker thread of chat-worker');
 const logger = createLogger({ level: config.logLevel, service: 'worker', ids: { workerId: config.serverId } });
+// On a busy host the webhooks wait, not the chat: this thread runs at a lower CPU priority than
+// the worker's own. On Linux the nice value is per thread, so this leaves the main thread alone
+// (elsewhere it would be the whole process's: there it is left as it is).
+if (process.platform === 'linux') {
+  try { setPriority(WEBHOOK_THREAD_NICE); } catch (err) { logger.warn('could not lower the webhook thread\'s CPU priority', { error: (err as Error).message }); }
+}
 const redis = createRedis(config, { name: `worker-hooks:${config.serverId}`, logger, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
 const clock = new RedisClock(redis);
 const syncClock = (): void => { clock.sync().catch(() => undefined); };

@@ -2,8 +2,10 @@
  * Webhooks (SPEC §8) to a real HTTP receiver started by the test: every event type, signed;
  * retries that resend the same events and lose nothing; a hanging receiver that delays neither
  * chat delivery nor another channel's events; message events in seq order across retries; the
- * debounce across push servers; and member.left for the users of a push server killed -9.
+ * debounce across push servers; member.left for the users of a push server killed -9; and the
+ * dispatcher's thread below the worker's own in CPU priority.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { ChatClient } from '@chat/shared';
 import { PushServerProcess, runProducer } from '../helpers/programs.js';
@@ -114,6 +116,18 @@ describe('webhooks', function () {
     await waitFor(() => of('stuck').filter((e) => e.type === 'message.stored').length >= 20 || undefined, 'the stuck channel\'s events after the endpoint recovers', 30_000);
     expect(of('stuck').filter((e) => e.type === 'message.stored').map((e) => e.message?.seq)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
   }).timeout(60_000);
+
+  it('runs the dispatcher in a thread at a lower CPU priority than the worker\'s own thread', async function () {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (after the command's ")").
+    const nice = (pid: number, tid: string): number => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ')[16]);
+    for (const worker of stack.workers) {
+      const threads = await waitFor(() => {
+        const all = readdirSync(`/proc/${worker.pid}/task`).map((tid) => ({ tid, nice: nice(worker.pid, tid) }));
+        return all.some((t) => t.nice === 10) ? all : undefined;
+      }, 'a thread at nice 10 in the worker');
+      expect(threads.find((t) => t.tid === String(worker.pid))?.nice, 'the worker\'s main thread').to.equal(0);
+    }
+  });
 
   it('sends no member.left (nor a second member.joined) for a user who reconnects to the other push server within the debounce', async function () {
     const stay = await stack.connect(0, 'anchor');

@@ -1,0 +1,54 @@
+// Probe: what webhooks cost the chat at one rate in the rooms shape (200 channels × 10 members):
+// the same fixed-rate steps on a stack with webhooks off, then on one with webhooks on (to a
+// local receiver that answers 204), each stack with its own load, the runs alternating. Prints
+// per run p50/p99 and CPU s per 1,000 messages by process; then the medians.
+// Run: node bench/probe/webhook-cost.mjs [msg/s] [runs] [extra env for the webhooks stack, A=1,B=2]
+import { createServer } from 'node:http';
+import { Redis } from 'ioredis';
+import { Loadgens } from '../dist/loadgens.js';
+import { connectLoad, runStep } from '../dist/sweep.js';
+import { startOurs } from '../dist/systems.js';
+const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
+const extra = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
+const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
+let events = 0; let requests = 0;
+const receiver = createServer((req, res) => {
+  let body = ''; req.on('data', (d) => { body += d; });
+  req.on('end', () => { requests++; events += (body.match(/"type":"message\./g)?.length ?? 0); res.writeHead(204).end(); });
+});
+await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
+// Both stacks stay up, each with its own load; the runs alternate (off, on, off, on, …), so the
+// machine's drift over the minutes falls on both alike. The stack not running is idle.
+const stacks = [];
+for (const [label, env] of [['off', {}], ['on', { WEBHOOK_URL: url, WEBHOOK_SECRET: 'probe-webhook-secret-0123456789', ...extra }]]) {
+  const system = await startOurs({ env });
+  const loadgens = Loadgens.start(2);
+  const load = await connectLoad(system, loadgens, plan);
+  const redis = new Redis(system.redisUrl);
+  stacks.push({ label, system, loadgens, load, redis, steps: [] });
+}
+for (const st of stacks) await runStep(st.system, st.loadgens, st.load, rate, 3000, plan); // warm-up
+const stats = async (redis) => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
+  const [name, rest] = l.slice(8).split(':'); return [name, Number(/calls=(\d+)/.exec(rest)[1])];
+}));
+for (let r = 0; r < runs; r++) {
+  for (const st of stacks) {
+    const before = events; const requestsBefore = requests;
+    const statsBefore = await stats(st.redis);
+    const s = await runStep(st.system, st.loadgens, st.load, rate, plan.stepMs, plan);
+    const statsAfter = await stats(st.redis);
+    if (r === 0) console.log(`webhooks ${st.label}, Redis commands per message: ${Object.entries(statsAfter).map(([k, v]) => [k, (v - (statsBefore[k] ?? 0)) / s.sent]).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('  ')}`);
+    st.steps.push(s);
+    const cpu = Object.entries(s.cpuPer1000).map(([n, v]) => `${n} ${v.toFixed(3)}`).join('  ');
+    console.log(`webhooks ${st.label} run ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lost ${s.lost}, hook events ${events - before} in ${requests - requestsBefore} requests; CPU s/1000: ${cpu}`);
+  }
+}
+for (const { label, steps } of stacks) {
+  const byRole = Object.keys(steps[0].cpuPer1000ByRole).map((role) => `${role} ${median(steps.map((s) => s.cpuPer1000ByRole[role])).toFixed(3)}`).join('  ');
+  console.log(`webhooks ${label}: median p50 ${median(steps.map((s) => s.p50Ms))} p99 ${median(steps.map((s) => s.p99Ms))} ms; servers+Redis CPU s/1000 ${median(steps.map(servers)).toFixed(3)} (${byRole})`);
+}
+for (const st of stacks) { st.redis.disconnect(); await st.loadgens.close(); await st.system.stop(); }
+receiver.close();
