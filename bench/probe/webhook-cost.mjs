@@ -11,10 +11,15 @@ import { startOurs } from '../dist/systems.js';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
 const extra = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
 const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
-let events = 0; let requests = 0;
+let events = 0; let requests = 0; let ages = [];
 const receiver = createServer((req, res) => {
   let body = ''; req.on('data', (d) => { body += d; });
-  req.on('end', () => { requests++; events += (body.match(/"type":"message\./g)?.length ?? 0); res.writeHead(204).end(); });
+  req.on('end', () => {
+    requests++;
+    const now = Date.now();
+    for (const m of body.matchAll(/"type":"message\.[a-z]+","timestamp":(\d+)/g)) { events++; ages.push(now - Number(m[1])); }
+    res.writeHead(204).end();
+  });
 });
 await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
@@ -36,14 +41,14 @@ const stats = async (redis) => Object.fromEntries((await redis.info('commandstat
 }));
 for (let r = 0; r < runs; r++) {
   for (const st of stacks) {
-    const before = events; const requestsBefore = requests;
+    const before = events; const requestsBefore = requests; ages = [];
     const statsBefore = await stats(st.redis);
     const s = await runStep(st.system, st.loadgens, st.load, rate, plan.stepMs, plan);
     const statsAfter = await stats(st.redis);
     if (r === 0) console.log(`webhooks ${st.label}, Redis commands per message: ${Object.entries(statsAfter).map(([k, v]) => [k, (v - (statsBefore[k] ?? 0)) / s.sent]).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('  ')}`);
     st.steps.push(s);
     const cpu = Object.entries(s.cpuPer1000).map(([n, v]) => `${n} ${v.toFixed(3)}`).join('  ');
-    console.log(`webhooks ${st.label} run ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lost ${s.lost}, hook events ${events - before} in ${requests - requestsBefore} requests; CPU s/1000: ${cpu}`);
+    console.log(`webhooks ${st.label} run ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lost ${s.lost}, hook events ${events - before} in ${requests - requestsBefore} requests${ages.length ? ` (stored → received p50 ${median(ages)} ms)` : ''}; CPU s/1000: ${cpu}`);
   }
 }
 for (const { label, steps } of stacks) {

@@ -1,0 +1,48 @@
+// Probe: what the mixed load (70 % messages, 20 % reactions, 10 % edits, typing) costs against
+// messages alone at one rate in the rooms shape (200 channels × 10 members): one stack, one load,
+// runs alternating between the two loads so the machine's drift falls on both alike. Prints per
+// run p50/p99 and CPU s per 1,000 events by process, Redis commands per event; then the medians.
+// Run: node bench/probe/mixed-cost.mjs [events/s] [runs] [env for our programs, A=1,B=2] [messages|mixed: only that load]
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { Loadgens } from '../dist/loadgens.js';
+import { connectLoad, runStep } from '../dist/sweep.js';
+import { startOurs } from '../dist/systems.js';
+const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
+const env = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
+const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
+const system = await startOurs({ env });
+const loadgens = Loadgens.start(2);
+const load = await connectLoad(system, loadgens, plan);
+const redis = new Redis(system.redisUrl);
+const stats = async () => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
+  const [name, rest] = l.slice(8).split(':'); return [name, Number(/calls=(\d+)/.exec(rest)[1])];
+}));
+// Write and read system calls of each process (/proc/<pid>/io), to tell frames from system calls.
+const syscalls = () => Object.fromEntries([...system.procs, ...loadgens.tracked].map((p) => {
+  const io = readFileSync(`/proc/${p.pid}/io`, 'utf8');
+  return [p.name, { w: Number(/syscw: (\d+)/.exec(io)[1]), r: Number(/syscr: (\d+)/.exec(io)[1]) }];
+}));
+const loads = [{ label: 'messages', plan, steps: [] }, { label: 'mixed', plan: { ...plan, mix: true }, steps: [] }]
+  .filter((l) => process.argv[5] === undefined || l.label === process.argv[5]);
+for (const l of loads) await runStep(system, loadgens, load, rate, 3000, l.plan); // warm-up
+for (let r = 0; r < runs; r++) {
+  for (const l of loads) {
+    const before = await stats(); const ioBefore = syscalls();
+    const s = await runStep(system, loadgens, load, rate, plan.stepMs, l.plan);
+    const after = await stats(); const ioAfter = syscalls();
+    const io = Object.entries(ioAfter).map(([n, v]) => `${n} w ${((v.w - ioBefore[n].w) / s.sent).toFixed(1)} r ${((v.r - ioBefore[n].r) / s.sent).toFixed(1)}`).join('  ');
+    if (r === 0) console.log(`${l.label}, Redis commands per event: ${Object.entries(after).map(([k, v]) => [k, (v - (before[k] ?? 0)) / s.sent]).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('  ')}`);
+    l.steps.push(s);
+    const cpu = Object.entries(s.cpuPer1000).map(([n, v]) => `${n} ${v.toFixed(3)}`).join('  ');
+    const kinds = s.kinds ? ` kinds ${JSON.stringify(s.kinds)}` : '';
+    console.log(`${l.label} run ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lost ${s.lost}${kinds}; CPU s/1000: ${cpu}; system calls per event: ${io}`);
+  }
+}
+for (const { label, steps } of loads) {
+  const byRole = Object.keys(steps[0].cpuPer1000ByRole).map((role) => `${role} ${median(steps.map((s) => s.cpuPer1000ByRole[role])).toFixed(3)}`).join('  ');
+  console.log(`${label}: median p50 ${median(steps.map((s) => s.p50Ms))} p99 ${median(steps.map((s) => s.p99Ms))} ms; servers+Redis CPU s/1000 ${median(steps.map(servers)).toFixed(3)} (${byRole})`);
+}
+redis.disconnect(); await loadgens.close(); await system.stop();
