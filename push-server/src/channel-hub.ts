@@ -252,12 +252,18 @@ export class ChannelHub {
     }, this.options.presenceIntervalMs);
   }
 
-  /** "t\n<channel>\n<user>": to the channel's members here that have their history, except the typer's own connections. */
+  /**
+   * "t\n<channel>\n<user>[\n<channel>\n<user>…]" (a batch of notices): each to its channel's
+   * members here that have their history, except the typer's own connections.
+   */
   private typingEvent(payload: string): void {
-    const [, channel, user] = payload.split('\n');
-    const local = channel === undefined ? undefined : this.channels.get(channel);
-    if (!local || user === undefined) return;
-    this.broadcast(local, WireFrame.text(JSON.stringify({ type: 'typing', channel, user })), 'typing', user);
+    const parts = payload.split('\n');
+    for (let i = 1; i + 1 < parts.length; i += 2) {
+      const channel = parts[i] as string;
+      const user = parts[i + 1] as string;
+      const local = this.channels.get(channel);
+      if (local) this.broadcast(local, WireFrame.text(JSON.stringify({ type: 'typing', channel, user })), 'typing', user);
+    }
   }
 
   /** Sends a shared frame to every member here that has its history (not to `except`'s connections). */

@@ -19,9 +19,10 @@ export interface Refusal {
 }
 
 /**
- * Typing notices are sent to Redis in small batches: every call is its own Lua step, but those
- * issued within one window go out in one write (autopipelined), instead of one system call per
- * notice. The window delays a notice by at most this much.
+ * Typing notices are sent to Redis in small batches: those of one window go in one Lua step
+ * (one per channel on a cluster) and reach each push server as one payload, instead of a step,
+ * a publish per server and a pub/sub message per notice. The window delays a notice by at most
+ * this much.
  */
 export const TYPING_BATCH_MS = 20;
 
@@ -88,7 +89,7 @@ export class ChatEvents {
     this.typingTimer = undefined;
     const batch = this.typingBatch;
     this.typingBatch = [];
-    for (const { channel, user } of batch) this.store.typing(channel, user).catch(this.onTypingError);
+    this.store.typing(batch).catch(this.onTypingError);
   }
 
   stop(): void {

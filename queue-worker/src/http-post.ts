@@ -32,15 +32,27 @@ export class HttpPoster {
   /** Resolves with the status code; rejects with TimeoutError when no answer ends within `timeoutMs`. */
   post(body: string, headers: OutgoingHttpHeaders, timeoutMs: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
+      let settled = false;
+      let timedOut = false;
+      const settle = (status: number | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (typeof status === 'number') resolve(status);
+        else reject(timedOut ? new TimeoutError(`no answer within ${timeoutMs} ms`) : status);
+      };
       const req = this.request(this.url, {
         method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) },
       }, (res) => {
         res.on('data', () => undefined);
-        res.on('end', () => { clearTimeout(timer); resolve(res.statusCode ?? 0); });
-        res.on('error', (err) => { clearTimeout(timer); reject(err); });
+        res.on('end', () => settle(res.statusCode ?? 0));
+        res.on('error', settle);
+        res.on('close', () => { if (!res.complete) settle(new Error('the endpoint closed the connection before its answer ended')); });
       });
-      const timer = setTimeout(() => req.destroy(new TimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      req.on('error', (err) => { clearTimeout(timer); reject(err); });
+      // Whatever ends the request without a whole answer (the timeout's destroy included) rejects.
+      req.on('error', settle);
+      req.on('close', () => settle(new Error('the connection closed before an answer')));
+      const timer = setTimeout(() => { timedOut = true; req.destroy(); }, timeoutMs);
       req.end(body);
     });
   }

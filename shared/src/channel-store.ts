@@ -134,11 +134,31 @@ export class ChannelStore {
     return Object.fromEntries(Object.entries(all).map(([user, seq]) => [user, Number(seq)]));
   }
 
-  /** Forwards a typing notice unless the user's last one in the channel is within TYPING_WINDOW_MS. */
-  async typing(channel: string, user: string): Promise<boolean> {
-    return Number(await callScript<number>(this.redis, 'chatTyping',
-      [this.keys.channelTyping(channel, user), this.keys.channelRoutes(channel)],
-      [TYPING_WINDOW_MS, this.keys.inboxRoute(channel), channel, user])) === 1;
+  /**
+   * Forwards typing notices, each unless that user's last one in its channel is within
+   * TYPING_WINDOW_MS: one Lua step for the batch on one Redis (one per channel on a cluster,
+   * where a step's keys share a slot), and one payload per push server. Returns how many went.
+   */
+  async typing(notices: ReadonlyArray<{ channel: string; user: string }>): Promise<number> {
+    if (!this.keys.sharded) return this.typingStep(notices);
+    const byChannel = new Map<string, Array<{ channel: string; user: string }>>();
+    for (const n of notices) {
+      const list = byChannel.get(n.channel);
+      if (list) list.push(n); else byChannel.set(n.channel, [n]);
+    }
+    const counts = await Promise.all([...byChannel.values()].map((list) => this.typingStep(list)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  private async typingStep(notices: ReadonlyArray<{ channel: string; user: string }>): Promise<number> {
+    if (notices.length === 0) return 0;
+    const keys: string[] = [];
+    const args: (string | number)[] = [TYPING_WINDOW_MS, this.keys.inboxRoute((notices[0] as { channel: string }).channel)];
+    for (const { channel, user } of notices) {
+      keys.push(this.keys.channelTyping(channel, user), this.keys.channelRoutes(channel));
+      args.push(channel, user);
+    }
+    return Number(await callScript<number>(this.redis, 'chatTyping', keys, args));
   }
 }
 

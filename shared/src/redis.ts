@@ -4,7 +4,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
-import type { RedisClient } from './scripts.js';
+import { variadicScriptCommands, type RedisClient } from './scripts.js';
 
 export interface RedisConnectOptions {
   /** Shown in CLIENT LIST and in logs. */
@@ -54,6 +54,10 @@ export function createRedis(config: Pick<Config, 'redisUrl' | 'redisCluster'>, o
     client = new Cluster(nodes, {
       redisOptions: common,
       enableAutoPipelining: options.autoPipelining ?? true,
+      // A cluster auto-pipeline is grouped by the slot of a command's first argument, and a
+      // script with any number of keys (`<name>-n.lua`) starts with the key count: send those
+      // on their own.
+      autoPipeliningIgnoredCommands: variadicScriptCommands(),
       clusterRetryStrategy: reconnectDelay,
       // Sharded subscribers follow slot moves only when the slot map is refreshed: after a
       // failover the first refresh can still see the old map, so refresh on a timer too.

@@ -1,8 +1,9 @@
 /**
  * Loads the Lua scripts in `shared/lua/` and registers them on ioredis clients.
  *
- * A script file is named `<name>-<numberOfKeys>.lua`; a line `--- @include "x"` is replaced by
- * `lua/includes/x.lua`. ioredis sends EVALSHA and falls back to EVAL when Redis lost the script.
+ * A script file is named `<name>-<numberOfKeys>.lua`, or `<name>-n.lua` for a script that takes
+ * any number of keys; a line `--- @include "x"` is replaced by `lua/includes/x.lua`. ioredis sends
+ * EVALSHA and falls back to EVAL when Redis lost the script.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,8 @@ const LUA_DIR = fileURLToPath(new URL('../lua/', import.meta.url));
 export interface ScriptDef {
   /** ioredis command name, e.g. `chatPersistMessages` for `persist-messages-4.lua`. */
   command: string;
-  numberOfKeys: number;
+  /** undefined: any number (the call says how many). */
+  numberOfKeys: number | undefined;
   lua: string;
 }
 
@@ -39,15 +41,27 @@ export function loadScripts(): ScriptDef[] {
   cached = readdirSync(LUA_DIR)
     .filter((f) => f.endsWith('.lua'))
     .map((file) => {
-      const match = /^(.+)-(\d+)\.lua$/.exec(file);
-      if (!match) throw new Error(`Lua script ${file} must be named <name>-<numberOfKeys>.lua`);
+      const match = /^(.+)-(\d+|n)\.lua$/.exec(file);
+      if (!match) throw new Error(`Lua script ${file} must be named <name>-<numberOfKeys>.lua or <name>-n.lua`);
       return {
         command: camel(`chat-${match[1]}`),
-        numberOfKeys: Number(match[2]),
+        numberOfKeys: match[2] === 'n' ? undefined : Number(match[2]),
         lua: expandIncludes(readFileSync(`${LUA_DIR}${file}`, 'utf8')),
       };
     });
   return cached;
+}
+
+let variadicCommands: Set<string> | undefined;
+
+/** The command names of `<name>-n.lua` scripts (their calls say how many keys they pass). */
+export function variadicScriptCommands(): string[] {
+  return [...variadic()];
+}
+
+function variadic(): Set<string> {
+  variadicCommands ??= new Set(loadScripts().filter((s) => s.numberOfKeys === undefined).map((s) => s.command));
+  return variadicCommands;
 }
 
 const registered = new WeakSet<object>();
@@ -55,7 +69,7 @@ const registered = new WeakSet<object>();
 /** Registers every script as a command on the client (once per client). */
 export function registerScripts(client: RedisClient): void {
   if (registered.has(client)) return;
-  for (const s of loadScripts()) client.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  for (const s of loadScripts()) client.defineCommand(s.command, s.numberOfKeys === undefined ? { lua: s.lua } : { numberOfKeys: s.numberOfKeys, lua: s.lua });
   registered.add(client);
 }
 
@@ -64,5 +78,5 @@ export function callScript<T>(client: RedisClient, command: string, keys: string
   registerScripts(client);
   const fn = (client as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[command];
   if (typeof fn !== 'function') throw new Error(`unknown Lua script command ${command}`);
-  return fn.call(client, ...keys, ...args);
+  return variadic().has(command) ? fn.call(client, keys.length, ...keys, ...args) : fn.call(client, ...keys, ...args);
 }

@@ -145,6 +145,33 @@ for (const mode of ['one Redis', 'a 3-master Redis Cluster'] as const) describe(
     expect(atB[2]).to.include({ id: 'dup-1', author: 'watcher', seq: 3 });
   });
 
+  it('forwards typing notices of several users and channels, gathered into one step, each once to the other members', async function () {
+    // Six typists in three channels on push server 0 type within one 20 ms batch; a watcher per
+    // channel on push server 1 gets exactly the notices of its own channel, each once. (On the
+    // cluster the three channels live in different slots: one step per channel.)
+    const channels = ['type-a', 'type-b', 'type-c'];
+    const typists = await Promise.all(channels.flatMap((c) => [0, 1].map((n) => stack.connect(0, `${c}-typist-${n}`))));
+    const watchers = await Promise.all(channels.map((c) => stack.connect(1, `${c}-watcher`)));
+    await Promise.all(channels.map((c, i) => (watchers[i] as ChatClient).join(c)));
+    await Promise.all(typists.map((t, i) => t.join(channels[Math.floor(i / 2)] as string)));
+    const seen = watchers.map((w) => {
+      const got: string[] = [];
+      w.on('typing', (f) => got.push(`${f.channel}:${f.user}`));
+      return got;
+    });
+    typists.forEach((t, i) => { t.typing(channels[Math.floor(i / 2)] as string); t.typing(channels[Math.floor(i / 2)] as string); });
+    await waitFor(() => seen.every((got) => got.length >= 2) || undefined, () => `two notices at each watcher (${seen.map((g) => g.length).join(', ')})`);
+    // Then one more typist per channel, in a later step: its notice reaches the watcher after
+    // everything the first step published to it (one Redis, or the channel's own shard), so once
+    // it is there no duplicate of the first notices is still on its way.
+    const late = await Promise.all(channels.map((c) => stack.connect(0, `${c}-late`)));
+    await Promise.all(late.map((t, i) => t.join(channels[i] as string)));
+    late.forEach((t, i) => t.typing(channels[i] as string));
+    await waitFor(() => seen.every((got, i) => got.includes(`${channels[i]}:${channels[i]}-late`)) || undefined, 'the late typist\'s notice at each watcher');
+    seen.forEach((got, i) => expect(got.sort(), `notices at the ${channels[i]} watcher`)
+      .to.deep.equal([`${channels[i]}:${channels[i]}-late`, ...[0, 1].map((n) => `${channels[i]}:${channels[i]}-typist-${n}`)].sort()));
+  });
+
   it('sets author and timestamp on the server, never from the client', async function () {
     const c = await stack.connect(0, 'honest');
     await c.join('forge');
