@@ -2,7 +2,8 @@
 // messages alone at one rate in the rooms shape (200 channels × 10 members): one stack, one load,
 // runs alternating between the two loads so the machine's drift falls on both alike. Prints per
 // run p50/p99 and CPU s per 1,000 events by process, Redis commands per event; then the medians.
-// Run: node bench/probe/mixed-cost.mjs [events/s] [runs] [env for our programs, A=1,B=2] [messages|mixed: only that load]
+// The mix's two parts also run alone: messages with typing, and updates without typing.
+// Run: node bench/probe/mixed-cost.mjs [events/s] [runs] [env for our programs, A=1,B=2] [comma list of loads: messages,typing,updates,mixed]
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
@@ -25,8 +26,11 @@ const syscalls = () => Object.fromEntries([...system.procs, ...loadgens.tracked]
   const io = readFileSync(`/proc/${p.pid}/io`, 'utf8');
   return [p.name, { w: Number(/syscw: (\d+)/.exec(io)[1]), r: Number(/syscr: (\d+)/.exec(io)[1]) }];
 }));
-const loads = [{ label: 'messages', plan, steps: [] }, { label: 'mixed', plan: { ...plan, mix: true }, steps: [] }]
-  .filter((l) => process.argv[5] === undefined || l.label === process.argv[5]);
+const mixes = { messages: undefined, typing: { updates: false, typing: true }, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
+const loads = (process.argv[5] ?? 'messages,typing,updates,mixed').split(',').map((label) => {
+  if (!(label in mixes)) throw new Error(`unknown load ${label}: use messages, typing, updates or mixed`);
+  return { label, plan: { ...plan, mix: mixes[label] }, steps: [] };
+});
 for (const l of loads) await runStep(system, loadgens, load, rate, 3000, l.plan); // warm-up
 for (let r = 0; r < runs; r++) {
   for (const l of loads) {
@@ -37,7 +41,7 @@ for (let r = 0; r < runs; r++) {
     if (r === 0) console.log(`${l.label}, Redis commands per event: ${Object.entries(after).map(([k, v]) => [k, (v - (before[k] ?? 0)) / s.sent]).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('  ')}`);
     l.steps.push(s);
     const cpu = Object.entries(s.cpuPer1000).map(([n, v]) => `${n} ${v.toFixed(3)}`).join('  ');
-    const kinds = s.kinds ? ` kinds ${JSON.stringify(s.kinds)}` : '';
+    const kinds = (s.kinds ? ` kinds ${JSON.stringify(s.kinds)}` : '') + (s.updatesMs ? `, updates alone p50 ${s.updatesMs.p50} p99 ${s.updatesMs.p99} ms` : '');
     console.log(`${l.label} run ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} ms, lost ${s.lost}${kinds}; CPU s/1000: ${cpu}; system calls per event: ${io}`);
   }
 }

@@ -19,7 +19,7 @@ import { connectIdle, connectMember, type Member, type SystemKind } from './clie
 
 export type LoadgenCommand =
   | { op: 'connect'; system: SystemKind; urls: string[]; channels: string[]; members: number; tag: string; senders: Senders; authSecret?: string }
-  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number; mix?: boolean }
+  | { op: 'run'; step: number; rate: number; durationMs: number; settleMs: number; rampMs: number; mix?: Mix }
   | { op: 'quiet'; quietMs: number; timeoutMs: number }
   | { op: 'idle'; system: SystemKind; url: string; count: number; tag: string; channels: number }
   | { op: 'close' };
@@ -44,6 +44,8 @@ export interface StepReport {
   timeline: number[];
   /** Mixed load: events sent by kind, and typing notices sent and delivered. */
   kinds?: { messages: number; reactions: number; edits: number; typingSent: number; typingDelivered: number };
+  /** Mixed load: the updates' latencies alone (edits and reactions), like `histogram`. */
+  updatesHistogram?: string;
 }
 
 export type LoadgenReply =
@@ -56,11 +58,15 @@ export type LoadgenReply =
 /** Who sends: every member in turn, or the first member of each channel only. */
 export type Senders = 'all' | 'one-per-channel';
 
+/** The mixed load's two parts, separable to see what each costs: updates in the mix, typing before each turn. */
+export interface Mix { updates: boolean; typing: boolean }
+
 const FILLER = 'x'.repeat(48);
 /**
  * Mixed load: of every 10 events, 7 messages, 2 reactions, 1 edit. Each event's author types
- * first, as a composing member does: one typing frame a second for the 2 s before its turn, so
- * two typing frames per event (the server forwards one of each pair: a 2 s window).
+ * first, as a composing member does: one typing frame 2 s and one 1 s before its turn, so two
+ * typing frames per event and one a second per member while the rate keeps it composing (the
+ * server forwards at most one per 2 s per member).
  */
 const MIX = ['message', 'message', 'message', 'message', 'message', 'message', 'message', 'react', 'react', 'edit'] as const;
 const EMOJI = Array.from({ length: 20 }, (_, i) => String.fromCodePoint(0x1f600 + i));
@@ -77,6 +83,9 @@ class Loadgen {
   private step = -1;
   private counts = new Uint16Array(0);
   private histogram = newHistogram();
+  /** Mixed load: the updates' latencies alone, and which events are updates. */
+  private updatesHistogram = newHistogram();
+  private isUpdate = new Uint8Array(0);
   private deliveries = 0;
   private complete = 0;
   private duplicates = 0;
@@ -112,11 +121,13 @@ class Loadgen {
    * Sends at `rate` for `durationMs`. Messages scheduled in the first `rampMs` count for loss but
    * not for latency: a step measures the steady state at its rate, not the jump to it.
    */
-  async run(step: number, rate: number, durationMs: number, settleMs: number, rampMs: number, mix = false): Promise<StepReport> {
+  async run(step: number, rate: number, durationMs: number, settleMs: number, rampMs: number, mix?: Mix): Promise<StepReport> {
     const planned = Math.ceil(rate * durationMs / 1000);
     this.step = step;
     this.counts = new Uint16Array(planned);
     this.histogram = newHistogram();
+    this.updatesHistogram = newHistogram();
+    this.isUpdate = new Uint8Array(planned);
     this.deliveries = this.complete = this.duplicates = this.late = this.outOfOrder = 0;
     let sent = 0;
     let acked = 0;
@@ -128,9 +139,9 @@ class Loadgen {
     const kinds = { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 };
     this.typingDelivered = 0;
     let typed = 0;
-    const typingPerSecond = mix ? 2 * rate : 0;
-    // Typing t belongs to the member whose turn comes about a second after it.
-    const typist = (t: number): Member | undefined => this.members[(Math.floor(t / 2) + Math.ceil(rate)) % this.members.length];
+    const typingPerSecond = mix?.typing === true ? 2 * rate : 0;
+    // Typing t belongs to the member whose turn comes 2 s (t even) or 1 s (t odd) after it.
+    const typist = (t: number): Member | undefined => this.members[(Math.floor(t / 2) + Math.ceil(rate) * (2 - (t % 2))) % this.members.length];
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         const now = performance.now();
@@ -147,7 +158,8 @@ class Loadgen {
           // the Lua step drops its reacts at MAX_REACTION_EMOJI); members start at different places.
           const turn = this.turns.get(member) ?? sent;
           this.turns.set(member, turn + 1);
-          const kind = mix && member.update && (member.ownLatest ?? 0) > 0 ? MIX[turn % MIX.length] : 'message';
+          const kind = mix?.updates === true && member.update && (member.ownLatest ?? 0) > 0 ? MIX[turn % MIX.length] : 'message';
+          if (kind !== 'message') this.isUpdate[sent] = 1;
           if (kind === 'edit') { kinds.edits++; member.update?.(key, { text: `${key}:${FILLER}` }, done); continue; }
           if (kind === 'react') {
             // A different emoji each time (20 before they repeat): a react never repeats one already there.
@@ -180,7 +192,8 @@ class Loadgen {
       sent, acked, errors, complete: this.complete, deliveries: this.deliveries, duplicates: this.duplicates, outOfOrder: this.outOfOrder, late: this.late,
       histogram: hdr.encodeIntoCompressedBase64(this.histogram),
       timeline: this.timeline.map((us) => Math.round(us / 100) / 10),
-      ...(mix ? { kinds: { ...kinds, typingDelivered: this.typingDelivered } } : {}),
+      ...(mix !== undefined ? { kinds: { ...kinds, typingDelivered: this.typingDelivered } } : {}),
+      ...(mix?.updates === true ? { updatesHistogram: hdr.encodeIntoCompressedBase64(this.updatesHistogram) } : {}),
     };
   }
 
@@ -226,7 +239,10 @@ class Loadgen {
     if (count === this.membersPerChannel) this.complete++;
     else if (count > this.membersPerChannel) this.duplicates++;
     const latencyUs = Math.max(1, Math.round(now * 1000 - scheduledUs));
-    if (scheduledUs >= this.timedFromUs) this.histogram.recordValue(latencyUs);
+    if (scheduledUs >= this.timedFromUs) {
+      this.histogram.recordValue(latencyUs);
+      if (this.isUpdate[k] === 1) this.updatesHistogram.recordValue(latencyUs);
+    }
     const bucket = Math.floor((scheduledUs / 1000 - this.stepStart) / 100);
     if (bucket >= 0 && bucket < this.timeline.length && latencyUs > (this.timeline[bucket] as number)) this.timeline[bucket] = latencyUs;
   }

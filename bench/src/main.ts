@@ -265,7 +265,7 @@ async function main(): Promise<void> {
       }
       if (wanted.includes('mixed')) {
         const mixed = async (): Promise<RunningSystem> => ({ ...(await ours()()), id: 'ours-mixed', label: 'ours, mixed load' });
-        systems.push(await benchSystem(mixed, { ...plan, mix: true }, shape));
+        systems.push(await benchSystem(mixed, { ...plan, mix: { updates: true, typing: true } }, shape));
       }
     }
     results.push({ id: shape.id, label: shape.label, channels: plan.channels, members: plan.members, senders: shape.senders, systems });

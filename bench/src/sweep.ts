@@ -10,7 +10,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { newHistogram } from './histogram.js';
-import type { Senders, StepReport } from './loadgen.js';
+import type { Mix, Senders, StepReport } from './loadgen.js';
 import type { Loadgens } from './loadgens.js';
 import { cpuSnapshot, type Tracked } from './proc-stats.js';
 import type { RunningSystem } from './systems.js';
@@ -37,7 +37,7 @@ export interface SweepPlan {
   /** Bisection steps for each limit (held, kept up) between the last rate that met it and the first that did not. */
   refine: number;
   /** The mixed load: 70 % messages, 20 % reactions, 10 % edits, two typing frames per event (ours only). */
-  mix?: boolean;
+  mix?: Mix;
 }
 
 export interface StepResult {
@@ -65,6 +65,8 @@ export interface StepResult {
   timeline: number[];
   /** Mixed load: events by kind, typing notices sent and delivered. */
   kinds?: StepReport['kinds'];
+  /** Mixed load: p50 and p99 of the updates alone (edits and reactions). */
+  updatesMs?: { p50: number; p99: number };
   /** The system's own counters per second over the step (webhook events delivered). */
   perSecond?: Record<string, number>;
   /** CPU seconds per 1,000 messages, per process and per role. */
@@ -162,6 +164,8 @@ function combine(runs: StepResult[], plan: SweepPlan): StepResult {
   const p50Ms = median(runs.map((s) => s.p50Ms));
   const p99Ms = median(p99s);
   const kinds = sumKinds(runs.map((r) => r.kinds));
+  const updates = runs.map((r) => r.updatesMs).filter((u) => u !== undefined);
+  const updatesMs = updates.length > 0 ? { p50: median(updates.map((u) => u.p50)), p99: median(updates.map((u) => u.p99)) } : undefined;
   const perSecond = runs.every((r) => r.perSecond) ? averaged((r) => r.perSecond ?? {}) : undefined;
   return {
     rate: first.rate, durationMs: first.durationMs, sent: sum((s) => s.sent), deliveries, lost, errors, duplicates, outOfOrder,
@@ -169,7 +173,7 @@ function combine(runs: StepResult[], plan: SweepPlan): StepResult {
     deliveriesPerSecond: Math.round(median(runs.map((s) => s.deliveriesPerSecond))),
     ...verdicts({ lost, duplicates, deliveries, p50Ms, p99Ms }, plan),
     timeline: runs.map((r) => r.timeline).sort((a, b) => Math.max(...a) - Math.max(...b))[Math.floor((runs.length - 1) / 2)] ?? [],
-    ...(kinds ? { kinds } : {}), ...(perSecond ? { perSecond } : {}),
+    ...(kinds ? { kinds } : {}), ...(updatesMs ? { updatesMs } : {}), ...(perSecond ? { perSecond } : {}),
     cpuPer1000: averaged((r) => r.cpuPer1000), cpuPer1000ByRole: averaged((r) => r.cpuPer1000ByRole),
   };
 }
@@ -201,10 +205,12 @@ function summarise(
   before: Map<string, number>, after: Map<string, number>, plan: SweepPlan,
 ): StepResult {
   const histogram = newHistogram();
+  const updates = newHistogram();
   const errors: Record<string, number> = {};
   let sent = 0; let complete = 0; let deliveries = 0; let duplicates = 0; let outOfOrder = 0;
   for (const r of reports) {
     histogram.add(hdr.decodeFromCompressedBase64(r.histogram));
+    if (r.updatesHistogram !== undefined) updates.add(hdr.decodeFromCompressedBase64(r.updatesHistogram));
     sent += r.sent; complete += r.complete; deliveries += r.deliveries; duplicates += r.duplicates; outOfOrder += r.outOfOrder;
     for (const [code, count] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + count;
   }
@@ -222,8 +228,10 @@ function summarise(
   const p50Ms = ms(histogram.getValueAtPercentile(50));
   const p99Ms = ms(histogram.getValueAtPercentile(99));
   const kinds = sumKinds(reports.map((r) => r.kinds));
+  const updatesMs = reports.some((r) => r.updatesHistogram !== undefined)
+    ? { p50: ms(updates.getValueAtPercentile(50)), p99: ms(updates.getValueAtPercentile(99)) } : undefined;
   return {
-    ...(kinds ? { kinds } : {}),
+    ...(kinds ? { kinds } : {}), ...(updatesMs ? { updatesMs } : {}),
     rate, durationMs, sent, deliveries, lost, errors, duplicates, outOfOrder,
     p50Ms, p99Ms, maxMs: ms(histogram.maxValue), p99SpreadMs: [p99Ms, p99Ms], repeats: 1,
     deliveriesPerSecond: Math.round(deliveries / (durationMs / 1000)),
