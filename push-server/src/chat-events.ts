@@ -9,7 +9,7 @@
  */
 import {
   ChannelStore, DEFAULT_PAGE_LIMIT, ErrorCode, MAX_REACTION_EMOJI, MAX_REACTORS, pageFrameJson, TYPING_WINDOW_MS,
-  type InboundMessage, type PageRequestFrame, type UpdateRequestFrame,
+  type InboundMessage, type PageRequestFrame, type TypingNotice, type UpdateRequestFrame,
 } from '@chat/shared';
 
 /** An update refused before its ack: the error frame's code and message. */
@@ -27,7 +27,7 @@ export interface Refusal {
 export const TYPING_BATCH_MS = 20;
 
 export class ChatEvents {
-  private typingBatch: Array<{ channel: string; user: string }> = [];
+  private typingBatch: TypingNotice[] = [];
   private typingTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly store: ChannelStore, private readonly onTypingError: (err: Error) => void = () => undefined) {}

@@ -12,6 +12,9 @@ import { callScript, registerScripts, type RedisClient } from './scripts.js';
 /** How long one user's typing notices in a channel are coalesced into one (SPEC §3). */
 export const TYPING_WINDOW_MS = 2000;
 
+/** One typing notice on its way to a channel's members. */
+export interface TypingNotice { channel: string; user: string }
+
 export interface HistoryRead {
   /** The channel's latest seq (0 when nothing was ever stored or the channel expired). */
   seq: number;
@@ -139,9 +142,9 @@ export class ChannelStore {
    * TYPING_WINDOW_MS: one Lua step for the batch on one Redis (one per channel on a cluster,
    * where a step's keys share a slot), and one payload per push server. Returns how many went.
    */
-  async typing(notices: ReadonlyArray<{ channel: string; user: string }>): Promise<number> {
+  async typing(notices: ReadonlyArray<TypingNotice>): Promise<number> {
     if (!this.keys.sharded) return this.typingStep(notices);
-    const byChannel = new Map<string, Array<{ channel: string; user: string }>>();
+    const byChannel = new Map<string, TypingNotice[]>();
     for (const n of notices) {
       const list = byChannel.get(n.channel);
       if (list) list.push(n); else byChannel.set(n.channel, [n]);
@@ -150,10 +153,10 @@ export class ChannelStore {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  private async typingStep(notices: ReadonlyArray<{ channel: string; user: string }>): Promise<number> {
+  private async typingStep(notices: ReadonlyArray<TypingNotice>): Promise<number> {
     if (notices.length === 0) return 0;
     const keys: string[] = [];
-    const args: (string | number)[] = [TYPING_WINDOW_MS, this.keys.inboxRoute((notices[0] as { channel: string }).channel)];
+    const args: (string | number)[] = [TYPING_WINDOW_MS, this.keys.inboxRoute((notices[0] as TypingNotice).channel)];
     for (const { channel, user } of notices) {
       keys.push(this.keys.channelTyping(channel, user), this.keys.channelRoutes(channel));
       args.push(channel, user);
