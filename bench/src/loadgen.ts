@@ -58,15 +58,14 @@ export type LoadgenReply =
 /** Who sends: every member in turn, or the first member of each channel only. */
 export type Senders = 'all' | 'one-per-channel';
 
-/** The mixed load's two parts, separable to see what each costs: updates in the mix, typing before each turn. */
+/** The mixed load's two parts, separable to see what each costs: updates in the mix, and typing. */
 export interface Mix { updates: boolean; typing: boolean }
 
 const FILLER = 'x'.repeat(48);
 /**
- * Mixed load: of every 10 events, 7 messages, 2 reactions, 1 edit. Each event's author types
- * first, as a composing member does: one typing frame 2 s and one 1 s before its turn, so two
- * typing frames per event and one a second per member while the rate keeps it composing (the
- * server forwards at most one per 2 s per member).
+ * Mixed load: of every 10 events, 7 messages, 2 reactions, 1 edit; and every member types once a
+ * second whatever the rate (issue 16's load: typing at 1 per second per active member; every
+ * member of the rooms shape sends). The server forwards at most one per 2 s per member.
  */
 const MIX = ['message', 'message', 'message', 'message', 'message', 'message', 'message', 'react', 'react', 'edit'] as const;
 const EMOJI = Array.from({ length: 20 }, (_, i) => String.fromCodePoint(0x1f600 + i));
@@ -139,9 +138,9 @@ class Loadgen {
     const kinds = { messages: 0, reactions: 0, edits: 0, typingSent: 0, typingDelivered: 0 };
     this.typingDelivered = 0;
     let typed = 0;
-    const typingPerSecond = mix?.typing === true ? 2 * rate : 0;
-    // Typing t belongs to the member whose turn comes 2 s (t even) or 1 s (t odd) after it.
-    const typist = (t: number): Member | undefined => this.members[(Math.floor(t / 2) + Math.ceil(rate) * (2 - (t % 2))) % this.members.length];
+    const typingPerSecond = mix?.typing === true ? this.senders.length : 0;
+    // Typing t belongs to sender t mod n: each sender types once a second, spread over the second.
+    const typist = (t: number): Member | undefined => this.senders[t % this.senders.length];
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         const now = performance.now();

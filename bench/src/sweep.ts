@@ -36,7 +36,7 @@ export interface SweepPlan {
   p99BoundMs: number;
   /** Bisection steps for each limit (held, kept up) between the last rate that met it and the first that did not. */
   refine: number;
-  /** The mixed load: 70 % messages, 20 % reactions, 10 % edits, two typing frames per event (ours only). */
+  /** The mixed load: 70 % messages, 20 % reactions, 10 % edits, every member typing once a second (ours only). */
   mix?: Mix;
 }
 
