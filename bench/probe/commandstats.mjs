@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
+import { commandStats } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000);
 const env = process.argv[3] ? Object.fromEntries(process.argv[3].split(',').map((kv) => kv.split('='))) : {};
 const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
@@ -11,9 +12,7 @@ const loadgens = Loadgens.start(2);
 const load = await connectLoad(system, loadgens, plan);
 await runStep(system, loadgens, load, 500, 3000, plan);
 const redis = new Redis(system.redisUrl);
-const stats = async () => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
-  const [name, rest] = l.slice(8).split(':'); const calls = Number(/calls=(\d+)/.exec(rest)[1]); const usec = Number(/usec=(\d+)/.exec(rest)[1]); return [name, { calls, usec }];
-}));
+const stats = () => commandStats(redis);
 const before = await stats();
 const s = await runStep(system, loadgens, load, rate, plan.stepMs, plan);
 const after = await stats();

@@ -5,6 +5,7 @@ import { InboundQueues, RedisKeys } from '@chat/shared';
 import { RedisServer } from '../../test/dist/helpers/redis-server.js';
 import { startWorker } from '../../test/dist/helpers/programs.js';
 import { cpuSnapshot } from '../dist/proc-stats.js';
+import { commandCalls } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 300);
 const seconds = Number(process.argv[3] ?? 10);
 const server = await RedisServer.start();
@@ -14,9 +15,7 @@ const worker = await startWorker(env);
 const queues = new InboundQueues(redis, new RedisKeys(), Number(env.QUEUE_PARTITIONS ?? 1));
 await sleep(2000);
 const tracked = [{ role: 'worker', name: 'worker', pid: worker.pid }, { role: 'redis', name: 'redis', pid: server.pid }, { role: 'bench', name: 'bench', pid: process.pid }];
-const stats = async () => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
-  const [name, rest] = l.slice(8).split(':'); return [name, Number(/calls=(\d+)/.exec(rest)[1])];
-}));
+const stats = () => commandCalls(redis);
 const statsBefore = await stats();
 const before = cpuSnapshot(tracked); const t0 = performance.now();
 const n = rate * seconds; let done = 0;

@@ -9,18 +9,16 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
+import { commandCalls, median } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
 const env = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
 const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 const system = await startOurs({ env });
 const loadgens = Loadgens.start(2);
 const load = await connectLoad(system, loadgens, plan);
 const redis = new Redis(system.redisUrl);
-const stats = async () => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
-  const [name, rest] = l.slice(8).split(':'); return [name, Number(/calls=(\d+)/.exec(rest)[1])];
-}));
+const stats = () => commandCalls(redis);
 // Write and read system calls of each process (/proc/<pid>/io), to tell frames from system calls.
 const syscalls = () => Object.fromEntries([...system.procs, ...loadgens.tracked].map((p) => {
   const io = readFileSync(`/proc/${p.pid}/io`, 'utf8');

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
+import { commandCalls, median } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
 const extra = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
 const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
@@ -23,7 +24,6 @@ const receiver = createServer((req, res) => {
 });
 await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 // Both stacks stay up, each with its own load; the runs alternate (off, on, off, on, …), so the
 // machine's drift over the minutes falls on both alike. The stack not running is idle.
@@ -36,9 +36,7 @@ for (const [label, env] of [['off', {}], ['on', { WEBHOOK_URL: url, WEBHOOK_SECR
   stacks.push({ label, system, loadgens, load, redis, steps: [] });
 }
 for (const st of stacks) await runStep(st.system, st.loadgens, st.load, rate, 3000, plan); // warm-up
-const stats = async (redis) => Object.fromEntries((await redis.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => {
-  const [name, rest] = l.slice(8).split(':'); return [name, Number(/calls=(\d+)/.exec(rest)[1])];
-}));
+const stats = commandCalls;
 for (let r = 0; r < runs; r++) {
   for (const st of stacks) {
     const before = events; const requestsBefore = requests; ages = [];
