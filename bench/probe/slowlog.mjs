@@ -1,4 +1,5 @@
 // Probe: Redis time per Lua script for ours at one rate (SLOWLOG at threshold 0 over one step).
+// Run: node bench/probe/slowlog.mjs [msg/s] [mixed: the mixed load instead of messages alone]
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -14,7 +15,8 @@ for (const f of readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'index
   const m = await import(new URL(f, dir).href);
   for (const v of Object.values(m)) if (v && typeof v.content === 'string') names.set(sha(v.content), `bullmq ${v.name}`);
 }
-const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 4000, longStepMs: 4000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
+const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 4000, longStepMs: 4000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0,
+  ...(process.argv[3] === 'mixed' ? { mix: { updates: true, typing: true } } : {}) };
 const system = await startOurs({});
 const loadgens = Loadgens.start(2);
 const load = await connectLoad(system, loadgens, plan);
