@@ -3,7 +3,7 @@
 // runs alternating between the two loads so the machine's drift falls on both alike. Prints per
 // run p50/p99 and CPU s per 1,000 events by process, Redis commands per event; then the medians.
 // The mix's two parts also run alone: messages with typing, and updates without typing.
-// Run: node bench/probe/mixed-cost.mjs [events/s] [runs] [env for our programs, A=1,B=2] [comma list of loads: messages,typing,updates,mixed]
+// Run: [PROBE_LOADGENS=n] node bench/probe/mixed-cost.mjs [events/s] [runs] [env for our programs, A=1,B=2] [comma list of loads: messages,typing,updates,mixed]
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
@@ -15,7 +15,7 @@ const env = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map(
 const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
 const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 const system = await startOurs({ env });
-const loadgens = Loadgens.start(2);
+const loadgens = Loadgens.start(Number(process.env.PROBE_LOADGENS ?? 2)); // PROBE_LOADGENS: load-generator processes
 const load = await connectLoad(system, loadgens, plan);
 const redis = new Redis(system.redisUrl);
 const stats = () => commandCalls(redis);
