@@ -15,3 +15,14 @@ export async function commandStats(redis) {
 export async function commandCalls(redis) {
   return Object.fromEntries(Object.entries(await commandStats(redis)).map(([name, s]) => [name, s.calls]));
 }
+
+/**
+ * A one-rate sweep plan for a probe: the rooms shape (200 channels × 10 members, every member
+ * sending), one 6 s run with 1 s untimed and 3 s to settle; `changes` replaces any of it.
+ */
+export function probePlan(rate, changes = {}) {
+  return {
+    channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [],
+    settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0, ...changes,
+  };
+}

@@ -9,10 +9,10 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
-import { commandCalls, median } from './lib.mjs';
+import { commandCalls, median, probePlan } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
 const env = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
-const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
+const plan = probePlan(rate);
 const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 const system = await startOurs({ env });
 const loadgens = Loadgens.start(Number(process.env.PROBE_LOADGENS ?? 2)); // PROBE_LOADGENS: load-generator processes

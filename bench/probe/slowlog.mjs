@@ -7,6 +7,7 @@ import { loadScripts } from '@chat/shared';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
+import { probePlan } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000);
 const sha = (s) => createHash('sha1').update(s).digest('hex');
 const names = new Map(loadScripts().map((s) => [sha(s.lua), s.command]));
@@ -15,8 +16,7 @@ for (const f of readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'index
   const m = await import(new URL(f, dir).href);
   for (const v of Object.values(m)) if (v && typeof v.content === 'string') names.set(sha(v.content), `bullmq ${v.name}`);
 }
-const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 4000, longStepMs: 4000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0,
-  ...(process.argv[3] === 'mixed' ? { mix: { updates: true, typing: true } } : {}) };
+const plan = probePlan(rate, { stepMs: 4000, longStepMs: 4000, ...(process.argv[3] === 'mixed' ? { mix: { updates: true, typing: true } } : {}) });
 const system = await startOurs({});
 const loadgens = Loadgens.start(2);
 const load = await connectLoad(system, loadgens, plan);

@@ -8,10 +8,10 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
-import { commandCalls, median } from './lib.mjs';
+import { commandCalls, median, probePlan } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
 const extra = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
-const plan = { channels: 200, members: 10, senders: 'all', repeats: 1, rates: [rate], stepMs: 6000, longStepMs: 6000, longRates: [], settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0 };
+const plan = probePlan(rate);
 let events = 0; let requests = 0; let ages = [];
 const receiver = createServer((req, res) => {
   let body = ''; req.on('data', (d) => { body += d; });
