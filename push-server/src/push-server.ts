@@ -28,8 +28,14 @@ import { UpgradeGate, type GateResult } from './upgrade-gate.js';
 import { PresenceStore } from './presence.js';
 import { PushMetrics } from './metrics.js';
 
-/** Memory read-outs published with every heartbeat (bytes): heap in use and reserved, and buffers outside it. */
+/**
+ * Memory read-outs published with every heartbeat (bytes): heap in use and reserved, and buffers
+ * outside it. Freed objects and buffers count until V8 runs a major collection, which an idle
+ * server may not do for minutes; a process started with `--expose-gc` (a diagnostic run, such as
+ * the slow-reader test) collects first, so the figures are what is still reachable.
+ */
 function memoryReadout(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
+  (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
 }
