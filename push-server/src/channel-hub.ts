@@ -9,11 +9,12 @@
  * This is what makes `history` followed by the live stream gap-free and duplicate-free.
  */
 import {
-  ChannelStore, frameHead, historyFrameJson, MAX_SINCE_MESSAGES, type HistoryRead, type Logger,
+  ChannelStore, frameHead, historyFrameJson, MAX_SINCE_MESSAGES, type HistoryRead, type Logger, type TargetState,
 } from '@chat/shared';
 import { LocalPresence, parsePresenceEvent, type PresenceStore } from './presence.js';
 import { WireFrame } from './wire-frame.js';
 import { inChunks } from './chunks.js';
+import { RecentEvents } from './recent-events.js';
 
 /** What the hub needs of a connection. */
 export interface MemberSink {
@@ -66,6 +67,8 @@ interface LocalChannel {
   receiptsTimer: NodeJS.Timeout | undefined;
   /** The channel's stored seq at the previous gap check: older messages should have arrived by now. */
   checkedSeq: number;
+  /** The last live events, for update checks without Redis; made by the first delivery. */
+  recent: RecentEvents | undefined;
 }
 
 export interface HubOptions {
@@ -155,6 +158,7 @@ export class ChannelHub {
       local = {
         members: new Map([[member.id, sub]]), routed: Promise.resolve(), presence: new LocalPresence(),
         presenceRead: undefined, flushTimer: undefined, receipts: new Map(), receiptsTimer: undefined, checkedSeq: 0,
+        recent: undefined,
       };
       this.channels.set(channel, local);
       local.routed = this.routes.add(channel);
@@ -238,8 +242,17 @@ export class ChannelHub {
     }
     const local = this.channels.get(head.channel);
     if (!local) return;
+    (local.recent ??= new RecentEvents()).add(head.seq, frame);
     const wire = WireFrame.text(frame); // serialised once, sent to every member as is
     for (const sub of local.members.values()) this.offer(sub, head.seq, wire);
+  }
+
+  /**
+   * Message `seq` of `channel` in its current state from the events that arrived here, or
+   * undefined when they do not tell (see RecentEvents): the caller asks the store.
+   */
+  recentTarget(channel: string, seq: number, cutoffMs: number): TargetState | undefined {
+    return this.channels.get(channel)?.recent?.target(seq, cutoffMs);
   }
 
   private presenceEvent(payload: string): void {
@@ -339,6 +352,8 @@ export class ChannelHub {
    * (each takes only what it lacks, in order).
    */
   private async catchUp(channel: string, local: LocalChannel, via: GapFillVia): Promise<void> {
+    // Live events were missed: what arrived no longer tells a message's current state.
+    local.recent = undefined;
     const subs = [...local.members.values()].filter((s) => !s.loading);
     if (subs.length === 0) return;
     const behind = Math.min(...subs.map((s) => s.seq));

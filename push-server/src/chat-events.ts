@@ -9,7 +9,7 @@
  */
 import {
   ChannelStore, DEFAULT_PAGE_LIMIT, ErrorCode, MAX_REACTION_EMOJI, MAX_REACTORS, pageFrameJson, TYPING_WINDOW_MS,
-  type InboundMessage, type PageRequestFrame, type TypingNotice, type UpdateRequestFrame,
+  type InboundMessage, type PageRequestFrame, type TargetState, type TypingNotice, type UpdateRequestFrame,
 } from '@chat/shared';
 
 /** An update refused before its ack: the error frame's code and message. */
@@ -30,12 +30,21 @@ export class ChatEvents {
   private typingBatch: TypingNotice[] = [];
   private typingTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly store: ChannelStore, private readonly onTypingError: (err: Error) => void = () => undefined) {}
+  constructor(
+    private readonly store: ChannelStore,
+    private readonly onTypingError: (err: Error) => void = () => undefined,
+    /** The target as the events that reached this server tell it, undefined when they do not (ChannelHub.recentTarget). */
+    private readonly recent: (channel: string, seq: number) => TargetState | undefined = () => undefined,
+  ) {}
 
-  /** Why `user` may not make this update now, or undefined when it may be queued. */
+  /**
+   * Why `user` may not make this update now, or undefined when it may be queued. The target is
+   * looked up among the channel's recent events here first (most updates change a recent
+   * message), else read from the store: an update then costs no Redis round trip of its own.
+   */
   async refusal(frame: UpdateRequestFrame, user: string): Promise<Refusal | undefined> {
     const { channel, seq } = frame;
-    const target = await this.store.target(channel, seq);
+    const target = this.recent(channel, seq) ?? await this.store.target(channel, seq);
     if (target.state === 'pending') return undefined;
     if (target.state === 'missing') {
       return { code: ErrorCode.NotFound, message: `${channel} has no retained message ${seq} (it aged out, or that seq is an update)` };

@@ -4,3 +4,4 @@ export { RoutingRegistry, ROUTE_LIFETIME_BEATS } from './routing.js';
 export { TokenBucket } from './token-bucket.js';
 export { WireFrame } from './wire-frame.js';
 export { TrustedProxies } from './client-address.js';
+export { RecentEvents, RECENT_EVENTS } from './recent-events.js';

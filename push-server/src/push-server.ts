@@ -146,7 +146,8 @@ export class PushServer {
       onBehind: (channel) => this.inbox.refresh(channel),
       onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
-    this.events = new ChatEvents(this.store, (err) => logger.debug('typing not forwarded', { error: err.message }));
+    this.events = new ChatEvents(this.store, (err) => logger.debug('typing not forwarded', { error: err.message }),
+      (channel, seq) => this.hub.recentTarget(channel, seq, Date.now() - config.retentionMs));
     this.connectionDeps = {
       hub: this.hub,
       authorizer: this.authorizer,

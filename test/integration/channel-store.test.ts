@@ -4,7 +4,8 @@
  */
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
-import { ChannelStore, RedisKeys, type InboundMessage } from '@chat/shared';
+import { ChannelStore, RedisKeys, type InboundMessage, type TargetState } from '@chat/shared';
+import { RecentEvents } from '@chat/push-server';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -167,5 +168,63 @@ describe('channel store (Lua) on a real Redis', function () {
     const read = await store.read('backlog', { since: 450 });
     expect(read.frames.map((f) => JSON.parse(f).id)).to.deep.equal(['fresh-1', 'fresh-2']);
     expect(read).to.include({ seq: 452, complete: true });
+  });
+
+  it('gives the same update check from the events a push server received as from the store, through random updates', async function () {
+    const store = new ChannelStore(redis, keys, 60_000);
+    const sub = server.client();
+    const kept = new RecentEvents(100_000);
+    const short = new RecentEvents(16); // evicts: answers only for the last 16 seqs
+    sub.on('message', (_: string, payload: string) => {
+      for (const frame of payload.split('\n')) {
+        const seq = (JSON.parse(frame) as { seq: number }).seq;
+        kept.add(seq, frame);
+        short.add(seq, frame);
+      }
+    });
+    await sub.subscribe(keys.serverInbox('here'));
+    await redis.zadd(keys.channelRoutes('rc'), String(await redisNow() + 60_000), 'here');
+    let state = 7; // mulberry32: the same sequence every run
+    const random = (n: number): number => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    const authors = ['ann', 'ben', 'cy'];
+    const emoji = ['👍', '🎉', 'ok'];
+    let latest = 0;
+    const messages: Array<{ seq: number; author: string }> = [];
+    for (let batch = 0, id = 0; batch < 150; batch++) {
+      const events: InboundMessage[] = [];
+      for (let n = 1 + random(4); n > 0; n--, id++) {
+        let author = authors[random(3)] as string;
+        if (messages.length === 0 || random(10) < 3) { events.push(msg('rc', `m${id}`, `text ${id}`, author)); continue; }
+        // Mostly one of the last 20 messages, by its author for an edit or delete; sometimes any seq (an update's, a deleted one).
+        const recent = messages[messages.length - 1 - random(Math.min(20, messages.length))] as { seq: number; author: string };
+        const target = random(5) === 0 ? 1 + random(latest) : recent.seq;
+        const action = (['edit', 'delete', 'react', 'react', 'react', 'unreact', 'unreact', 'edit'] as const)[random(8)] as NonNullable<InboundMessage['update']>['action'];
+        if ((action === 'edit' || action === 'delete') && random(10) < 8) author = recent.author;
+        const update = action === 'react' || action === 'unreact' ? { target, action, emoji: emoji[random(3)] as string } : { target, action };
+        events.push({ ...msg('rc', `u${id}`, action === 'edit' ? `edit ${id}` : '', author), update });
+      }
+      const seqs = await store.persist('rc', events);
+      seqs.forEach((seq, i) => { if (seq > 0 && !events[i]?.update) messages.push({ seq, author: events[i]?.author as string }); });
+      latest = Math.max(latest, ...seqs);
+    }
+    await waitFor(() => kept.target(latest, 0) !== undefined || undefined, 'every stored event at the subscriber');
+    const sorted = (t: TargetState | undefined): unknown => (t?.state !== 'message' ? t : {
+      ...t.message, reactions: t.message.reactions && Object.fromEntries(Object.entries(t.message.reactions).map(([e, names]) => [e, [...names].sort()])),
+    });
+    let answered = 0;
+    for (let seq = 1; seq <= latest; seq++) {
+      const stored = await store.target('rc', seq);
+      expect(sorted(kept.target(seq, 0)), `seq ${seq}`).to.deep.equal(sorted(stored));
+      const fromShort = short.target(seq, 0);
+      if (seq > latest - 16) { expect(sorted(fromShort), `seq ${seq} (last 16)`).to.deep.equal(sorted(stored)); answered++; } else expect(fromShort).to.equal(undefined);
+    }
+    expect(answered).to.equal(16);
+    expect(kept.target(latest + 1, 0), 'past the latest: ask the store').to.equal(undefined);
+    sub.disconnect();
   });
 });

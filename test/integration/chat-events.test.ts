@@ -10,6 +10,7 @@ import {
   ChatClient, ChatError, mintToken, type ChannelEvent, type MessageFrame, type ReceiptsFrame, type SocketLike,
   type TypingNoticeFrame, type UpdateFrame,
 } from '@chat/shared';
+import { RECENT_EVENTS } from '@chat/push-server';
 import { PushServerProcess } from '../helpers/programs.js';
 import { Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -160,6 +161,30 @@ describe('chat events: edits, deletes, reactions, typing, read markers, pages', 
     const kinds = atBob.map((e) => (e.type === 'update' ? e.action : 'message'));
     expect(atBob.map((e) => e.seq)).to.deep.equal(Array.from({ length: 44 }, (_, i) => i + 1));
     expect(kinds).to.deep.equal(['message', ...Array(20).fill('react'), ...Array(20).fill('unreact'), 'edit', 'react', 'delete']);
+  }).timeout(30_000);
+
+  it('checks an update of a message older than the events a push server keeps against the store, with the same answers', async function () {
+    const alice = await connect(0, 'alice');
+    const bob = await connect(1, 'bob');
+    await alice.join('old');
+    await bob.join('old');
+    const atBob = stream(bob, 'old');
+    const sent = RECENT_EVENTS + 6;
+    for (let i = 1; i <= sent; i++) await alice.send('old', `m${i}`, `old-${i}`);
+    await waitFor(() => atBob.length >= sent || undefined, `${sent} messages`);
+    // Seq 1 is no longer among the events either push server keeps: the checks read the store.
+    expect((await refusal(bob.edit('old', 1, 'not yours'))).code, 'editing another\'s message').to.equal('forbidden');
+    await bob.react('old', 1, '👍', 'old-r');
+    await alice.delete('old', 1, 'old-d');
+    await waitFor(() => atBob.length >= sent + 2 || undefined, 'the react and the delete');
+    expect(atBob.slice(sent).map((e) => (e.type === 'update' ? `${e.action}:${e.target}` : e.type))).to.deep.equal(['react:1', 'delete:1']);
+    expect((await refusal(alice.edit('old', 1, 'after the delete'))).code, 'editing a deleted message').to.equal('not_found');
+    expect((await refusal(bob.react('old', 1, '🎉'))).code, 'reacting to a deleted message').to.equal('not_found');
+    // The same checks on a recent message, answered from the events kept here.
+    expect((await refusal(bob.delete('old', sent, 'x'))).code, 'deleting another\'s recent message').to.equal('forbidden');
+    await alice.delete('old', sent, 'old-d2');
+    await waitFor(() => atBob.length >= sent + 3 || undefined, 'the second delete');
+    expect((await refusal(bob.react('old', sent, '🎉'))).code, 'reacting to a deleted recent message').to.equal('not_found');
   }).timeout(30_000);
 
   it('applies an edit sent right behind its message after it, with the partitions spread over parallel workers', async function () {

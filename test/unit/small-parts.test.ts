@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import { checkInboundJob, dedupKey, frameHead, frameTail, parsePickupNotice, partitionOf, pickupNotice, RedisKeys } from '@chat/shared';
-import { TokenBucket, WireFrame } from '@chat/push-server';
+import { RecentEvents, TokenBucket, WireFrame } from '@chat/push-server';
 
 /** ws's own framing (untyped in @types/ws), to check ours against. */
 const { Sender } = createRequire(import.meta.url)('ws') as {
@@ -74,5 +74,46 @@ describe('token bucket', function () {
     expect(bucket.take(10_000)).to.equal(true);
     for (let i = 0; i < 4; i++) expect(bucket.take(10_000)).to.equal(true);
     expect(bucket.take(10_000)).to.equal(false);
+  });
+});
+
+describe('recent events (update checks without Redis)', function () {
+  const message = (seq: number, author = 'ann', timestamp = 1000): string =>
+    JSON.stringify({ type: 'message', seq, timestamp, channel: 'c', id: `m${seq}`, author, text: `t${seq}` });
+  const update = (seq: number, target: number, action: string, extra: Record<string, string> = {}, author = 'ben'): string =>
+    JSON.stringify({ type: 'update', seq, timestamp: 2000 + seq, channel: 'c', id: `u${seq}`, author, target, action, ...extra });
+
+  it('answers for the unbroken run it kept and leaves the rest to the store', function () {
+    const recent = new RecentEvents(3);
+    for (let seq = 1; seq <= 5; seq++) recent.add(seq, message(seq));
+    expect(recent.target(2, 0), 'evicted').to.equal(undefined);
+    expect(recent.target(3, 0)).to.deep.include({ state: 'message' });
+    expect(recent.target(6, 0), 'not arrived yet').to.equal(undefined);
+    recent.add(4, message(4, 'someone else')); // a repeat changes nothing
+    expect((recent.target(4, 0) as { message: { author: string } }).message.author).to.equal('ann');
+    recent.add(9, message(9)); // a jump: what came before no longer tells the current state
+    expect(recent.target(5, 0)).to.equal(undefined);
+    expect(recent.target(9, 0)).to.deep.include({ state: 'message' });
+    expect(recent.target(9, 1001), 'older than the cutoff').to.deep.equal({ state: 'missing' });
+  });
+
+  it('replays the updates after a message: edits, reactions, unreacts and the tombstone', function () {
+    const recent = new RecentEvents();
+    recent.add(1, message(1));
+    recent.add(2, message(2, 'ben'));
+    recent.add(3, update(3, 1, 'react', { emoji: '👍' }));
+    recent.add(4, update(4, 1, 'react', { emoji: '👍' }, 'cy'));
+    recent.add(5, update(5, 12, 'edit', { text: 'not seq 1' }));
+    recent.add(6, update(6, 1, 'unreact', { emoji: '👍' }));
+    recent.add(7, update(7, 1, 'edit', { text: 'fixed' }, 'ann'));
+    expect(recent.target(1, 0)).to.deep.equal({ state: 'message', message: {
+      type: 'message', seq: 1, timestamp: 1000, channel: 'c', id: 'm1', author: 'ann', text: 'fixed', edited: 2007, reactions: { '👍': ['cy'] },
+    } });
+    expect(recent.target(3, 0), 'an update\'s seq').to.deep.equal({ state: 'missing' });
+    recent.add(8, update(8, 1, 'delete', {}, 'ann'));
+    expect((recent.target(1, 0) as { message: unknown }).message).to.deep.equal({
+      type: 'message', seq: 1, timestamp: 1000, channel: 'c', id: 'm1', author: 'ann', text: '', deleted: true,
+    });
+    expect((recent.target(2, 0) as { message: { text: string } }).message.text).to.equal('t2');
   });
 });
