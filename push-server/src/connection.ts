@@ -15,6 +15,7 @@ import { OverloadedError } from './admission.js';
 import type { PushMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
 import { WireFrame } from './wire-frame.js';
+import type { HeldWriter, TypingHold } from './typing-hold.js';
 import type { Socket } from 'node:net';
 
 export interface ConnectionDeps {
@@ -26,6 +27,8 @@ export interface ConnectionDeps {
   enqueue(message: InboundMessage): Promise<void>;
   /** Update checks, pages, read markers and typing (SPEC §3 "Chat events"). */
   events: ChatEvents;
+  /** Where typing notices wait for a write to share (typing-hold.ts). */
+  typingHold: TypingHold;
   logger: Logger;
   maxTextBytes: number;
   rateLimit: number;
@@ -60,7 +63,7 @@ export const TYPING_DROP_BUFFER_BYTES = 16 * 1024;
 /** Longest a timer may wait (setTimeout's limit); a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export class ClientConnection implements MemberSink {
+export class ClientConnection implements MemberSink, HeldWriter {
   /** Joined channels, with what the user may do in each (decided at the join, widened by a write the hook allowed). */
   readonly channels = new Map<string, ChannelAccess>();
   readonly user: string;
@@ -75,6 +78,8 @@ export class ClientConnection implements MemberSink {
   private corked = false;
   /** Created by the first typing frame: most connections never send one. */
   private typingThrottle: TypingThrottle | undefined;
+  /** Typing notices waiting for this connection's next write (see TypingHold). */
+  private heldTyping: Buffer[] | undefined;
   /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
   private get raw(): Socket | undefined {
     return (this.socket as unknown as { _socket?: Socket })._socket;
@@ -161,11 +166,39 @@ export class ClientConnection implements MemberSink {
    * Typing is the first thing dropped for a client that reads slowly.
    */
   sendShared(frame: WireFrame, type: 'typing' | 'receipts' | 'presence'): void {
-    if (type === 'typing' && this.socket.bufferedAmount > TYPING_DROP_BUFFER_BYTES) {
+    if (type === 'typing') { this.sendTyping(frame); return; }
+    if (this.write(frame)) this.deps.metrics.framesOut.inc({ type });
+  }
+
+  /** A typing notice shares a write going out now, or waits for the next one (TypingHold). */
+  private sendTyping(frame: WireFrame): void {
+    if (this.socket.bufferedAmount > TYPING_DROP_BUFFER_BYTES) {
       this.deps.metrics.typingDropped.inc();
       return;
     }
-    if (this.write(frame)) this.deps.metrics.framesOut.inc({ type });
+    if (this.corked || !this.raw) {
+      if (this.write(frame)) this.deps.metrics.framesOut.inc({ type: 'typing' });
+      return;
+    }
+    if (!this.isOpen) return;
+    if (this.heldTyping) {
+      this.heldTyping.push(frame.bytes);
+    } else {
+      this.heldTyping = [frame.bytes];
+      this.deps.typingHold.hold(this);
+    }
+  }
+
+  /** Writes the typing notices held for this connection (the hold ended, or another write goes out). */
+  writeHeld(): void {
+    const held = this.heldTyping;
+    const raw = this.raw;
+    if (!held) return;
+    this.heldTyping = undefined;
+    if (!raw || !this.canSend()) return;
+    this.cork(raw);
+    for (const bytes of held) raw.write(bytes);
+    this.deps.metrics.framesOut.inc({ type: 'typing' }, held.length);
   }
 
   private write(frame: WireFrame): boolean {
@@ -175,13 +208,23 @@ export class ClientConnection implements MemberSink {
       this.socket.send(frame.payload, { binary: false });
     } else {
       if (!this.corked) {
-        this.corked = true;
-        raw.cork();
-        process.nextTick(() => { this.corked = false; raw.uncork(); });
+        this.cork(raw);
+        if (this.heldTyping) {
+          this.deps.typingHold.release(this);
+          this.writeHeld();
+        }
       }
       raw.write(frame.bytes);
     }
     return true;
+  }
+
+  /** Writes in this tick are corked into one system call: a batch of frames reaches a member in one write. */
+  private cork(raw: Socket): void {
+    if (this.corked) return;
+    this.corked = true;
+    raw.cork();
+    process.nextTick(() => { this.corked = false; raw.uncork(); });
   }
 
   /** Closes with a code, and drops the socket if the close handshake cannot finish soon. */

@@ -5,3 +5,6 @@ export { TokenBucket } from './token-bucket.js';
 export { WireFrame } from './wire-frame.js';
 export { TrustedProxies } from './client-address.js';
 export { RecentEvents, RECENT_EVENTS } from './recent-events.js';
+export { TypingHold, TYPING_HOLD_MS } from './typing-hold.js';
+export { ClientConnection, TYPING_DROP_BUFFER_BYTES, type ConnectionDeps } from './connection.js';
+export { PushMetrics } from './metrics.js';

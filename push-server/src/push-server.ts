@@ -19,6 +19,7 @@ import { ChannelHub } from './channel-hub.js';
 import { ChatEvents } from './chat-events.js';
 import { ServerApi } from './server-api.js';
 import { ClientConnection, type ConnectionDeps } from './connection.js';
+import { TypingHold } from './typing-hold.js';
 import { createHttpHandler } from './http-api.js';
 import { HttpAuth } from './http-auth.js';
 import { Inbox } from './inbox.js';
@@ -62,6 +63,7 @@ export class PushServer {
   private readonly queues: InboundQueues;
   private readonly hub: ChannelHub;
   private readonly events: ChatEvents;
+  private readonly typingHold = new TypingHold();
   /** What every connection needs: one object shared by all of them (one per connection costs memory). */
   private readonly connectionDeps: ConnectionDeps;
   private readonly routing: RoutingRegistry;
@@ -154,6 +156,7 @@ export class PushServer {
       verifier: this.verifier,
       enqueue: (m) => this.enqueue(m),
       events: this.events,
+      typingHold: this.typingHold,
       logger,
       maxTextBytes: config.maxTextBytes,
       rateLimit: config.rateLimit,
@@ -264,6 +267,7 @@ export class PushServer {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.hub.stop();
     this.events.stop();
+    this.typingHold.stop();
     this.inbox.stop();
     this.admission.stop();
     this.watch.stop();
