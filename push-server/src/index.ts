@@ -8,3 +8,4 @@ export { RecentEvents, RECENT_EVENTS } from './recent-events.js';
 export { TypingHold, TYPING_HOLD_MS } from './typing-hold.js';
 export { ClientConnection, TYPING_DROP_BUFFER_BYTES, type ConnectionDeps } from './connection.js';
 export { PushMetrics } from './metrics.js';
+export { IdleGc, fullCollector, IDLE_GC_WINDOW_MS, IDLE_GC_MIN_GROWTH_BYTES, IDLE_GC_MIN_INTERVAL_MS, IDLE_GC_MAX_UTILIZATION } from './idle-gc.js';

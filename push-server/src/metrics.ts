@@ -26,6 +26,9 @@ export class PushMetrics {
   readonly upgradesRefused = new Counter({ name: 'chat_upgrades_refused_total', help: 'WebSocket upgrades refused, by HTTP status', labelNames: ['status'], registers: [] });
   readonly redisReconnects = new Counter({ name: 'chat_redis_reconnects_total', help: 'Redis connections restored after a loss', registers: [] });
   readonly queueWaiting: Gauge;
+  readonly idleGcPause = new Histogram({
+    name: 'chat_idle_gc_pause_seconds', help: 'Full garbage collections run while the server was nearly idle (see idle-gc.ts), by pause', buckets: LATENCY_BUCKETS, registers: [],
+  });
   readonly gapFills = new Counter({
     name: 'chat_gap_fill_deliveries_total', labelNames: ['via'], registers: [],
     help: 'Member deliveries read from the store because pub/sub had not brought them (via: stream, check, resync)',
@@ -57,7 +60,7 @@ export class PushMetrics {
     this.queueWaiting = new Gauge({ name: 'chat_queue_waiting', help: 'Waiting jobs over all inbound partitions (last poll)', registers: [], collect() { this.set(queueWaiting()); } });
     const all: Array<Parameters<Registry['registerMetric']>[0]> = [
       this.connections, this.joins, this.framesIn, this.framesOut, this.errors, this.enqueueLatency, this.deliveries,
-      this.slowClientDisconnects, this.typingDropped, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting, this.gapFills,
+      this.slowClientDisconnects, this.typingDropped, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting, this.gapFills, this.idleGcPause,
     ] as never;
     for (const m of all) this.registry.registerMetric(m);
   }

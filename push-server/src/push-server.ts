@@ -28,6 +28,7 @@ import { loadWebAssets } from './web-assets.js';
 import { UpgradeGate, type GateResult } from './upgrade-gate.js';
 import { PresenceStore } from './presence.js';
 import { PushMetrics } from './metrics.js';
+import { IdleGc } from './idle-gc.js';
 
 /**
  * Memory read-outs published with every heartbeat (bytes): heap in use and reserved, and buffers
@@ -64,6 +65,7 @@ export class PushServer {
   private readonly hub: ChannelHub;
   private readonly events: ChatEvents;
   private readonly typingHold = new TypingHold();
+  private readonly idleGc: IdleGc;
   /** What every connection needs: one object shared by all of them (one per connection costs memory). */
   private readonly connectionDeps: ConnectionDeps;
   private readonly routing: RoutingRegistry;
@@ -101,6 +103,7 @@ export class PushServer {
     // Redis is away gets an error (and /ready says 503) rather than hanging.
     this.redis = createRedis(config, { name: `push:${config.serverId}`, logger, maxRetriesPerRequest: 3, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS });
     this.metrics = new PushMetrics(() => this.connections.size, () => this.admission.waiting);
+    this.idleGc = new IdleGc({ collected: (pause) => this.metrics.idleGcPause.observe(pause) });
     this.subscriber = createRedis(config, { name: `push-inbox:${config.serverId}`, logger, shardedSubscribers: true });
     this.inbox = new Inbox(this.subscriber, this.keys, {
       serverId: config.serverId,
@@ -239,6 +242,7 @@ export class PushServer {
     await this.routing.start();
     this.admission.start();
     this.watch.start();
+    this.idleGc.start();
     this.hub.startPresenceSweeps(Math.max(25, Math.round(this.config.heartbeatMs / 2)));
     let slice = 0;
     this.pingTimer = setInterval(() => { this.pingSlice(slice); slice = (slice + 1) % PING_SLICES; }, PING_INTERVAL_MS / PING_SLICES);
@@ -268,6 +272,7 @@ export class PushServer {
     this.hub.stop();
     this.events.stop();
     this.typingHold.stop();
+    this.idleGc.stop();
     this.inbox.stop();
     this.admission.stop();
     this.watch.stop();
