@@ -35,6 +35,8 @@ export class ChatEvents {
     private readonly onTypingError: (err: Error) => void = () => undefined,
     /** The target as the events that reached this server tell it, undefined when they do not (ChannelHub.recentTarget). */
     private readonly recent: (channel: string, seq: number) => TargetState | undefined = () => undefined,
+    /** Where the checks were answered (PushMetrics keeps these). */
+    private readonly counts: { checkedHere: number; checkedInStore: number } = { checkedHere: 0, checkedInStore: 0 },
   ) {}
 
   /**
@@ -44,7 +46,12 @@ export class ChatEvents {
    */
   async refusal(frame: UpdateRequestFrame, user: string): Promise<Refusal | undefined> {
     const { channel, seq } = frame;
-    const target = this.recent(channel, seq) ?? await this.store.target(channel, seq);
+    let target = this.recent(channel, seq);
+    if (target) this.counts.checkedHere++;
+    else {
+      this.counts.checkedInStore++;
+      target = await this.store.target(channel, seq);
+    }
     if (target.state === 'pending') return undefined;
     if (target.state === 'missing') {
       return { code: ErrorCode.NotFound, message: `${channel} has no retained message ${seq} (it aged out, or that seq is an update)` };

@@ -20,6 +20,10 @@ export class PushMetrics {
   /** `message` frames received and `ack` frames sent: plain counts on the hot path, folded in when scraped. */
   messagesIn = 0;
   acked = 0;
+  /** Update checks answered from the channel's recent events here, and by a read of the store (plain counts, folded in when scraped). */
+  checkedHere = 0;
+  checkedInStore = 0;
+  readonly updateChecks: Counter<'answered'>;
   readonly slowClientDisconnects = new Counter({ name: 'chat_slow_client_disconnects_total', help: 'Connections closed with 1013 (send buffer full)', registers: [] });
   readonly typingDropped = new Counter({ name: 'chat_typing_dropped_total', help: 'Typing notices not written to a member that reads slowly', registers: [] });
   readonly floodDisconnects = new Counter({ name: 'chat_flood_disconnects_total', help: 'Connections closed with 1008 (persistent flooding)', registers: [] });
@@ -36,7 +40,16 @@ export class PushMetrics {
 
   constructor(connections: () => number, queueWaiting: () => number) {
     // The collect functions run with `this` bound to their metric; the plain counts live here.
-    const hot: Pick<PushMetrics, 'delivered' | 'acked' | 'messagesIn'> = this;
+    const hot: Pick<PushMetrics, 'delivered' | 'acked' | 'messagesIn' | 'checkedHere' | 'checkedInStore'> = this;
+    const checksSeen = { here: 0, store: 0 };
+    this.updateChecks = new Counter({
+      name: 'chat_update_checks_total', labelNames: ['answered'], registers: [],
+      help: 'Checks of an update before its ack, by where they were answered: here (the channel\'s recent events) or store (a Redis read)',
+      collect() {
+        this.inc({ answered: 'here' }, hot.checkedHere - checksSeen.here); checksSeen.here = hot.checkedHere;
+        this.inc({ answered: 'store' }, hot.checkedInStore - checksSeen.store); checksSeen.store = hot.checkedInStore;
+      },
+    });
     let framesSeen = 0;
     let deliveriesSeen = 0;
     let ackedSeen = 0;
@@ -60,7 +73,7 @@ export class PushMetrics {
     this.queueWaiting = new Gauge({ name: 'chat_queue_waiting', help: 'Waiting jobs over all inbound partitions (last poll)', registers: [], collect() { this.set(queueWaiting()); } });
     const all: Array<Parameters<Registry['registerMetric']>[0]> = [
       this.connections, this.joins, this.framesIn, this.framesOut, this.errors, this.enqueueLatency, this.deliveries,
-      this.slowClientDisconnects, this.typingDropped, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting, this.gapFills, this.idleGcPause,
+      this.slowClientDisconnects, this.typingDropped, this.floodDisconnects, this.upgradesRefused, this.redisReconnects, this.queueWaiting, this.gapFills, this.idleGcPause, this.updateChecks,
     ] as never;
     for (const m of all) this.registry.registerMetric(m);
   }

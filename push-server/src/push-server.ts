@@ -152,7 +152,7 @@ export class PushServer {
       onGapFilled: (via, deliveries) => this.metrics.gapFills.inc({ via }, deliveries),
     }, logger);
     this.events = new ChatEvents(this.store, (err) => logger.debug('typing not forwarded', { error: err.message }),
-      (channel, seq) => this.hub.recentTarget(channel, seq, Date.now() - config.retentionMs));
+      (channel, seq) => this.hub.recentTarget(channel, seq, Date.now() - config.retentionMs), this.metrics);
     this.connectionDeps = {
       hub: this.hub,
       authorizer: this.authorizer,

@@ -13,6 +13,7 @@ import {
 import { RECENT_EVENTS } from '@chat/push-server';
 import { PushServerProcess } from '../helpers/programs.js';
 import { Stack } from '../helpers/stack.js';
+import { scrapeCounter } from '../helpers/metrics.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SECRET = 'chat-events-test-secret-0123456789abcdef';
@@ -172,6 +173,15 @@ describe('chat events: edits, deletes, reactions, typing, read markers, pages', 
     const sent = RECENT_EVENTS + 6;
     for (let i = 1; i <= sent; i++) await alice.send('old', `m${i}`, `old-${i}`);
     await waitFor(() => atBob.length >= sent || undefined, `${sent} messages`);
+    const checks = async (): Promise<{ here: number; store: number }> => {
+      const count = async (answered: string): Promise<number> => {
+        let n = 0;
+        for (const i of [0, 1]) n += await scrapeCounter(`${stack.push(i).httpUrl}/metrics`, 'chat_update_checks_total', { authorization: `Bearer ${API_KEY}` }, `answered="${answered}"`);
+        return n;
+      };
+      return { here: await count('here'), store: await count('store') };
+    };
+    const before = await checks();
     // Seq 1 is no longer among the events either push server keeps: the checks read the store.
     expect((await refusal(bob.edit('old', 1, 'not yours'))).code, 'editing another\'s message').to.equal('forbidden');
     await bob.react('old', 1, '👍', 'old-r');
@@ -185,6 +195,9 @@ describe('chat events: edits, deletes, reactions, typing, read markers, pages', 
     await alice.delete('old', sent, 'old-d2');
     await waitFor(() => atBob.length >= sent + 3 || undefined, 'the second delete');
     expect((await refusal(bob.react('old', sent, '🎉'))).code, 'reacting to a deleted recent message').to.equal('not_found');
+    // Five checks of seq 1 read the store, the three of the recent message did not.
+    const after = await checks();
+    expect({ here: after.here - before.here, store: after.store - before.store }).to.deep.equal({ here: 3, store: 5 });
   }).timeout(30_000);
 
   it('applies an edit sent right behind its message after it, with the partitions spread over parallel workers', async function () {
