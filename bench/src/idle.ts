@@ -1,7 +1,9 @@
 /**
  * Idle-connection memory: N WebSocket connections held open to one server, each joined to one of
  * a number of channels (as a real idle client is), and the growth of that server's resident
- * memory per connection once it has settled.
+ * memory per connection: once it has settled after the last connect, and again after the
+ * connections have been idle for IDLE_HOLD_MS (the figure reported), since a server's memory just
+ * after a connect storm still holds the storm's garbage.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Loadgens } from './loadgens.js';
@@ -15,8 +17,14 @@ export interface IdleResult {
   channels: number;
   rssBeforeBytes: number;
   rssAfterBytes: number;
+  /** Per connection after IDLE_HOLD_MS idle: the reported figure. */
   bytesPerConnection: number;
+  /** Per connection just after the last connect (once RSS settles). */
+  bytesPerConnectionConnected?: number;
 }
+
+/** How long the connections stay idle before the reported reading. */
+export const IDLE_HOLD_MS = 20_000;
 
 /** RSS once two readings 500 ms apart differ by less than 1% (at most 10 s). */
 async function settledRss(pid: number): Promise<number> {
@@ -40,10 +48,12 @@ export async function measureIdle(system: RunningSystem, connections: number, lo
     const per = Math.ceil(connections / loadgenCount);
     const answers = await loadgens.all((i) => ({ op: 'idle', system: system.kind, url, count: Math.min(per, connections - i * per), tag: `idle${i}`, channels }), 'idle');
     const open = answers.reduce((a, r) => a + r.connections, 0);
+    const connected = await settledRss(pid);
+    await sleep(IDLE_HOLD_MS);
     const after = await settledRss(pid);
     return {
       id: system.id, label: system.label, connections: open, channels, rssBeforeBytes: before, rssAfterBytes: after,
-      bytesPerConnection: Math.round((after - before) / open),
+      bytesPerConnection: Math.round((after - before) / open), bytesPerConnectionConnected: Math.round((connected - before) / open),
     };
   } finally {
     await loadgens.close();

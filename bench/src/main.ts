@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { bigRoom } from './bigroom.js';
 import { drainOnce, type DrainResult } from './drain.js';
-import { measureIdle, type IdleResult } from './idle.js';
+import { IDLE_HOLD_MS, measureIdle, type IdleResult } from './idle.js';
 import type { Senders } from './loadgen.js';
 import { Loadgens } from './loadgens.js';
 import { chart, markdown, shapeRatios, type BenchResult, type Machine, type ShapeResult } from './report.js';
@@ -278,7 +278,8 @@ async function main(): Promise<void> {
     if (wanted.includes('ceiling')) idleSystems.push(() => startCeiling(1));
     for (const start of idleSystems) {
       const r = await withSystem(start, (s) => measureIdle(s, IDLE_CONNECTIONS, 2, IDLE_CHANNELS));
-      log(`${r.label}: ${r.connections} idle connections in ${r.channels} channels, ${(r.bytesPerConnection / 1024).toFixed(1)} KB each ` +
+      log(`${r.label}: ${r.connections} idle connections in ${r.channels} channels, ${(r.bytesPerConnection / 1024).toFixed(1)} KB each after ${IDLE_HOLD_MS / 1000} s idle, ` +
+        `${((r.bytesPerConnectionConnected ?? 0) / 1024).toFixed(1)} KB just after connecting ` +
         `(RSS ${(r.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(r.rssAfterBytes / 2 ** 20).toFixed(0)} MB)`);
       idle.push(r);
     }

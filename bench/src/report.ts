@@ -1,5 +1,5 @@
 /** Turns a bench result into the Markdown tables and the latency-vs-throughput SVG chart. */
-import type { IdleResult } from './idle.js';
+import { IDLE_HOLD_MS, type IdleResult } from './idle.js';
 import type { StepResult, SweepResult } from './sweep.js';
 
 export interface Machine {
@@ -112,7 +112,9 @@ export function markdown(r: BenchResult): string {
     lines.push('');
     lines.push(`| | ${r.idle.map((i) => i.label).join(' | ')} |`);
     lines.push(`|---|${r.idle.map(() => '---:').join('|')}|`);
-    lines.push(`| Memory per idle connection | ${r.idle.map((i) => `${(i.bytesPerConnection / 1024).toFixed(1)} KB`).join(' | ')} |`);
+    lines.push(`| Memory per idle connection (after ${IDLE_HOLD_MS / 1000} s idle) | ${r.idle.map((i) => `${(i.bytesPerConnection / 1024).toFixed(1)} KB`).join(' | ')} |`);
+    const kb = (b: number | undefined): string => (b === undefined ? '–' : `${(b / 1024).toFixed(1)} KB`);
+    lines.push(`| Memory per idle connection (just after the last connect) | ${r.idle.map((i) => kb(i.bytesPerConnectionConnected)).join(' | ')} |`);
   }
   for (const shape of r.shapes) {
     for (const c of shape.systems) {
