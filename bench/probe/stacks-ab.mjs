@@ -4,16 +4,16 @@
 // and stack: per run p50/p99 (and the updates' own when the load has them), then the medians,
 // CPU s per 1,000 events by role, and whether the rate held (median p99 ≤ 50 ms, none lost) and
 // was kept up with (median p50 ≤ 50 ms, none lost), as the bench's sweep judges them.
-// Run: node bench/probe/stacks-ab.mjs [rates, e.g. 4000,6000] [runs] [env A, e.g. QUEUE_PARTITIONS=2, or -] [env B] [load A: messages|updates|mixed] [load B]
+// Run: node bench/probe/stacks-ab.mjs [rates, e.g. 4000,6000] [runs] [env A, e.g. QUEUE_PARTITIONS=2, or -] [env B] [load A: messages|typing|updates|mixed] [load B]
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
 import { median, probePlan } from './lib.mjs';
 const rates = (process.argv[2] ?? '1000').split(',').map(Number); const runs = Number(process.argv[3] ?? 3);
 const env = (arg) => (!arg || arg === '-' ? {} : Object.fromEntries(arg.split(',').map((kv) => kv.split('='))));
-const mixes = { messages: undefined, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
+const mixes = { messages: undefined, typing: { updates: false, typing: true }, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
 const loadA = process.argv[6] ?? 'messages'; const loadB = process.argv[7] ?? loadA;
-for (const l of [loadA, loadB]) if (!(l in mixes)) throw new Error(`unknown load ${l}: use messages, updates or mixed`);
+for (const l of [loadA, loadB]) if (!(l in mixes)) throw new Error(`unknown load ${l}: use messages, typing, updates or mixed`);
 const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 const stacks = [];
 for (const [label, e, l] of [['A', env(process.argv[4]), loadA], ['B', env(process.argv[5]), loadB]]) {
