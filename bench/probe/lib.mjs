@@ -26,3 +26,20 @@ export function probePlan(rate, changes = {}) {
     settleMs: 3000, rampMs: 1000, p99BoundMs: 50, keepUpP50Ms: 50, refine: 0, ...changes,
   };
 }
+
+/** Settings for our programs from a probe argument `A=1,B=2` (empty, missing or `-`: none). */
+export function probeEnv(arg) {
+  return !arg || arg === '-' ? {} : Object.fromEntries(arg.split(',').map((kv) => kv.split('=')));
+}
+
+/** The loads a probe can run: messages alone, with typing, updates without typing, the whole mix. */
+const MIXES = { messages: undefined, typing: { updates: false, typing: true }, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
+
+/** A sweep plan's `mix` for a load's name; throws for a name it does not know. */
+export function probeMix(label) {
+  if (!(label in MIXES)) throw new Error(`unknown load ${label}: use ${Object.keys(MIXES).join(', ')}`);
+  return MIXES[label];
+}
+
+/** A step's server CPU per 1,000 events: every role but the load generators (servers + Redis). */
+export const serverCpu = (step) => Object.entries(step.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);

@@ -9,11 +9,10 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
-import { commandCalls, median, probePlan } from './lib.mjs';
+import { commandCalls, median, probeEnv, probeMix, probePlan, serverCpu } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
-const env = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
+const env = probeEnv(process.argv[4]);
 const plan = probePlan(rate);
-const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 const system = await startOurs({ env });
 const loadgens = Loadgens.start(Number(process.env.PROBE_LOADGENS ?? 2)); // PROBE_LOADGENS: load-generator processes
 const load = await connectLoad(system, loadgens, plan);
@@ -24,10 +23,8 @@ const syscalls = () => Object.fromEntries([...system.procs, ...loadgens.tracked]
   const io = readFileSync(`/proc/${p.pid}/io`, 'utf8');
   return [p.name, { w: Number(/syscw: (\d+)/.exec(io)[1]), r: Number(/syscr: (\d+)/.exec(io)[1]) }];
 }));
-const mixes = { messages: undefined, typing: { updates: false, typing: true }, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
 const loads = (process.argv[5] ?? 'messages,typing,updates,mixed').split(',').map((label) => {
-  if (!(label in mixes)) throw new Error(`unknown load ${label}: use messages, typing, updates or mixed`);
-  return { label, plan: { ...plan, mix: mixes[label] }, steps: [] };
+  return { label, plan: { ...plan, mix: probeMix(label) }, steps: [] };
 });
 for (const l of loads) await runStep(system, loadgens, load, rate, 3000, l.plan); // warm-up
 for (let r = 0; r < runs; r++) {
@@ -45,6 +42,6 @@ for (let r = 0; r < runs; r++) {
 }
 for (const { label, steps } of loads) {
   const byRole = Object.keys(steps[0].cpuPer1000ByRole).map((role) => `${role} ${median(steps.map((s) => s.cpuPer1000ByRole[role])).toFixed(3)}`).join('  ');
-  console.log(`${label}: median p50 ${median(steps.map((s) => s.p50Ms))} p99 ${median(steps.map((s) => s.p99Ms))} ms; servers+Redis CPU s/1000 ${median(steps.map(servers)).toFixed(3)} (${byRole})`);
+  console.log(`${label}: median p50 ${median(steps.map((s) => s.p50Ms))} p99 ${median(steps.map((s) => s.p99Ms))} ms; servers+Redis CPU s/1000 ${median(steps.map(serverCpu)).toFixed(3)} (${byRole})`);
 }
 redis.disconnect(); await loadgens.close(); await system.stop();

@@ -8,16 +8,13 @@
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
-import { median, probePlan } from './lib.mjs';
+import { median, probeEnv, probeMix, probePlan, serverCpu } from './lib.mjs';
 const rates = (process.argv[2] ?? '1000').split(',').map(Number); const runs = Number(process.argv[3] ?? 3);
-const env = (arg) => (!arg || arg === '-' ? {} : Object.fromEntries(arg.split(',').map((kv) => kv.split('='))));
-const mixes = { messages: undefined, typing: { updates: false, typing: true }, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
 const loadA = process.argv[6] ?? 'messages'; const loadB = process.argv[7] ?? loadA;
-for (const l of [loadA, loadB]) if (!(l in mixes)) throw new Error(`unknown load ${l}: use messages, typing, updates or mixed`);
-const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
+for (const l of [loadA, loadB]) probeMix(l); // an unknown name stops here, before any stack starts
 const stacks = [];
-for (const [label, e, l] of [['A', env(process.argv[4]), loadA], ['B', env(process.argv[5]), loadB]]) {
-  const plan = { ...probePlan(rates[0]), mix: mixes[l] };
+for (const [label, e, l] of [['A', probeEnv(process.argv[4]), loadA], ['B', probeEnv(process.argv[5]), loadB]]) {
+  const plan = { ...probePlan(rates[0]), mix: probeMix(l) };
   const system = await startOurs({ env: e });
   const loadgens = Loadgens.start(2);
   const load = await connectLoad(system, loadgens, plan);
@@ -38,7 +35,7 @@ for (const rate of rates) {
     const list = steps[i]; const lost = list.reduce((a, s) => a + s.lost + s.duplicates, 0);
     const p50 = median(list.map((s) => s.p50Ms)); const p99 = median(list.map((s) => s.p99Ms));
     const byRole = Object.keys(list[0].cpuPer1000ByRole).map((role) => `${role} ${median(list.map((s) => s.cpuPer1000ByRole[role])).toFixed(3)}`).join('  ');
-    const line = `${rate}/s ${st.label}: median p50 ${p50} p99 ${p99} ms, ${p99 <= 50 && lost === 0 ? 'held' : p50 <= 50 && lost === 0 ? 'kept up' : 'NOT kept up'}; servers+Redis CPU s/1000 ${median(list.map(servers)).toFixed(3)} (${byRole})`;
+    const line = `${rate}/s ${st.label}: median p50 ${p50} p99 ${p99} ms, ${p99 <= 50 && lost === 0 ? 'held' : p50 <= 50 && lost === 0 ? 'kept up' : 'NOT kept up'}; servers+Redis CPU s/1000 ${median(list.map(serverCpu)).toFixed(3)} (${byRole})`;
     console.log(line); verdicts.push(line);
   }
 }

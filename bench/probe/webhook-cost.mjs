@@ -8,9 +8,9 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
-import { commandCalls, median, probePlan } from './lib.mjs';
+import { commandCalls, median, probeEnv, probePlan, serverCpu } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 1000); const runs = Number(process.argv[3] ?? 5);
-const extra = process.argv[4] ? Object.fromEntries(process.argv[4].split(',').map((kv) => kv.split('='))) : {};
+const extra = probeEnv(process.argv[4]);
 const plan = probePlan(rate);
 let events = 0; let requests = 0; let ages = [];
 const receiver = createServer((req, res) => {
@@ -24,7 +24,6 @@ const receiver = createServer((req, res) => {
 });
 await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
-const servers = (s) => Object.entries(s.cpuPer1000ByRole).filter(([role]) => role !== 'load generator').reduce((a, [, v]) => a + v, 0);
 // Both stacks stay up, each with its own load; the runs alternate (off, on, off, on, …), so the
 // machine's drift over the minutes falls on both alike. The stack not running is idle.
 const stacks = [];
@@ -51,7 +50,7 @@ for (let r = 0; r < runs; r++) {
 }
 for (const { label, steps } of stacks) {
   const byRole = Object.keys(steps[0].cpuPer1000ByRole).map((role) => `${role} ${median(steps.map((s) => s.cpuPer1000ByRole[role])).toFixed(3)}`).join('  ');
-  console.log(`webhooks ${label}: median p50 ${median(steps.map((s) => s.p50Ms))} p99 ${median(steps.map((s) => s.p99Ms))} ms; servers+Redis CPU s/1000 ${median(steps.map(servers)).toFixed(3)} (${byRole})`);
+  console.log(`webhooks ${label}: median p50 ${median(steps.map((s) => s.p50Ms))} p99 ${median(steps.map((s) => s.p99Ms))} ms; servers+Redis CPU s/1000 ${median(steps.map(serverCpu)).toFixed(3)} (${byRole})`);
 }
 for (const st of stacks) { st.redis.disconnect(); await st.loadgens.close(); await st.system.stop(); }
 receiver.close();

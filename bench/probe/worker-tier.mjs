@@ -7,10 +7,9 @@ import { Redis } from 'ioredis';
 import { Loadgens } from '../dist/loadgens.js';
 import { connectLoad, runStep } from '../dist/sweep.js';
 import { startOurs } from '../dist/systems.js';
-import { commandStats, probePlan } from './lib.mjs';
+import { commandStats, probeEnv, probeMix, probePlan } from './lib.mjs';
 const rate = Number(process.argv[2] ?? 2500); const runs = Number(process.argv[3] ?? 2);
-const env = process.argv[5] ? Object.fromEntries(process.argv[5].split(',').map((kv) => kv.split('='))) : {};
-const mixes = { messages: undefined, typing: { updates: false, typing: true }, updates: { updates: true, typing: false }, mixed: { updates: true, typing: true } };
+const env = probeEnv(process.argv[5]);
 const plan = probePlan(rate);
 const system = await startOurs({ env });
 const loadgens = Loadgens.start(2);
@@ -32,7 +31,7 @@ const checks = async () => {
   return out;
 };
 const waiting = async () => { let n = 0; for (const k of await redis.keys('*:wait')) n += await redis.llen(k); return n; };
-const loads = (process.argv[4] ?? 'messages,mixed').split(',').map((label) => ({ label, plan: { ...plan, mix: mixes[label] } }));
+const loads = (process.argv[4] ?? 'messages,mixed').split(',').map((label) => ({ label, plan: { ...plan, mix: probeMix(label) } }));
 for (const l of loads) await runStep(system, loadgens, load, Math.min(rate, 1500), 3000, l.plan); // warm-up
 for (let r = 0; r < runs; r++) {
   for (const l of loads) {
